@@ -1,0 +1,49 @@
+"""velonb: Velociraptor investigations in Jupyter, as typed pandas DataFrames.
+
+Heavy modules (grpc, pandas, pyarrow) load on first use, so ``import velonb`` stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from velonb.config import ApiClientConfig, load_config
+    from velonb.errors import VelonbError
+    from velonb.query import Connection, QueryResult, connect
+
+__all__ = [
+    "ApiClientConfig",
+    "Connection",
+    "QueryResult",
+    "VelonbError",
+    "__version__",
+    "connect",
+    "load_config",
+]
+
+_LAZY = {
+    "ApiClientConfig": "velonb.config",
+    "load_config": "velonb.config",
+    "Connection": "velonb.query",
+    "QueryResult": "velonb.query",
+    "connect": "velonb.query",
+    "VelonbError": "velonb.errors",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'velonb' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
