@@ -131,3 +131,7 @@ class QueryInterrupted(QueryError, KeyboardInterrupt):  # type: ignore[misc]
 
 class VQLWarning(UserWarning):
     """Server-side ``ERROR:`` / ``WARN:`` log lines of a query that still returned rows."""
+
+
+class ConfigWarning(UserWarning):
+    """A usable config with a problem to fix soon (expiring certificate, open file permissions)."""
