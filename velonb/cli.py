@@ -1,0 +1,128 @@
+"""The ``velonb`` command.  Thin: parses arguments and calls the library (imported lazily, so
+``import velonb.cli`` does not pull in grpc)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from velonb.emulator import Emulator
+
+__all__ = ["main"]
+
+
+def _private_dir(kind: str) -> Path:
+    """A 0700 directory for emulator/demo files under the user's state directory."""
+    import platformdirs
+
+    path = Path(platformdirs.user_state_dir("velonb")) / kind
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def _serve_forever(out: TextIO) -> None:
+    """Block until Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    print("\nstopping the emulator", file=out)
+
+
+def _start_emulator(args: argparse.Namespace, config_path: Path, roles: list[str]) -> Emulator:
+    from velonb.emulator import Emulator
+
+    emulator = Emulator(host=args.host, port=args.port).start()
+    emulator.write_api_client_config(config_path, name=args.user, roles=roles or None)
+    return emulator
+
+
+def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
+    config_path = (
+        Path(args.config_out) if args.config_out else _private_dir("emulator") / "api_client.yaml"
+    )
+    roles = [role for item in args.role for role in item.split(",") if role]
+    emulator = _start_emulator(args, config_path, roles)
+    print(f"velonb emulator listening on {emulator.address}", file=out)
+    print(f"API client config for {args.user!r} written to {config_path}", file=out)
+    try:
+        _serve_forever(out)
+    finally:
+        emulator.stop(grace=1)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
+    config_path = _private_dir("demo") / "api_client.yaml"
+    args.user = "admin"
+    emulator = _start_emulator(args, config_path, ["administrator"])
+    print(f"velonb demo: emulated Velociraptor API server on {emulator.address}", file=out)
+    print(f"API client config: {config_path}\n", file=out)
+    print("Connect from a shell:", file=out)
+    print(f"    export VELONB_API_CONFIG={config_path}\n", file=out)
+    print("and then in Python / Jupyter:", file=out)
+    print("    import velonb", file=out)
+    print("    conn = velonb.connect()", file=out)
+    print('    conn.query("SELECT * FROM info()")\n', file=out)
+    print("Press Ctrl-C to stop.", file=out)
+    try:
+        _serve_forever(out)
+    finally:
+        emulator.stop(grace=1)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(
+        prog="velonb", description="Query Velociraptor servers from Jupyter."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    emulator = commands.add_parser(
+        "emulator", help="run a local emulated Velociraptor API server until Ctrl-C"
+    )
+    emulator.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    emulator.add_argument(
+        "--config-out", metavar="PATH", help="where to write api_client.yaml (mode 0600)"
+    )
+    emulator.add_argument("--user", default="admin", help="API user name / cert CN")
+    emulator.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        help="role(s) to grant, repeatable or comma separated (default administrator); "
+        "--role '' writes a config without a user record",
+    )
+    emulator.set_defaults(handler=_cmd_emulator)
+
+    demo = commands.add_parser("demo", help="start the emulator and print how to connect")
+    demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    demo.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Entry point of the ``velonb`` console script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "emulator" and not args.role:
+        args.role = ["administrator"]
+    return int(args.handler(args, out or sys.stdout))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
