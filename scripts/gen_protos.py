@@ -26,19 +26,20 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "protos"
 OUT_DIR = ROOT / "velonb" / "_proto"
 HEADER = "# Generated from protos/ by scripts/gen_protos.py; do not edit by hand.\n"
-POOL_MODULE = '''"""The descriptor pool that holds velonb's generated messages (kept apart from protobuf's default)."""
+POOL_MODULE = '''"""The descriptor pool of velonb's generated messages (not protobuf's default)."""
 
 from google.protobuf import descriptor_pool
 
 POOL = descriptor_pool.DescriptorPool()
 '''
-INIT_MODULE = '''"""Generated protobuf and gRPC modules for the Velociraptor API subset in protos/."""
+INIT_MODULE = '''"""Generated protobuf/gRPC modules for the Velociraptor API subset in protos/."""
 '''
 
 
 def _rewrite(text: str, modules: list[str]) -> str:
     text = text.replace(
-        "_descriptor_pool.Default().AddSerializedFile(", "_velonb_pool.POOL.AddSerializedFile("
+        "_descriptor_pool.Default().AddSerializedFile(",
+        "_velonb_pool.POOL.AddSerializedFile(",
     )
     if "_velonb_pool.POOL" in text:
         text = text.replace(
@@ -90,9 +91,10 @@ def main() -> int:
             if want != have:
                 stale.append(name)
                 if want and have:
-                    sys.stdout.writelines(
-                        difflib.unified_diff(have.splitlines(True), want.splitlines(True), name, name)
+                    diff = difflib.unified_diff(
+                        have.splitlines(True), want.splitlines(True), name, name
                     )
+                    sys.stdout.writelines(diff)
         if stale:
             print(f"velonb/_proto is out of date ({', '.join(stale)}): run scripts/gen_protos.py")
             return 1

@@ -125,7 +125,7 @@ class ResponseDecodeError(QueryError):
     """A response part could not be decoded as the server's JSON."""
 
 
-class QueryInterrupted(QueryError, KeyboardInterrupt):  # type: ignore[misc]
+class QueryInterrupted(QueryError, KeyboardInterrupt):
     """The query was interrupted (Ctrl-C / kernel interrupt) and cancelled on the server."""
 
 
@@ -135,3 +135,7 @@ class VQLWarning(UserWarning):
 
 class ConfigWarning(UserWarning):
     """A usable config with a problem to fix soon (expiring certificate, open file permissions)."""
+
+
+class ParameterError(VelonbError):
+    """A query parameter has an invalid name or a type that cannot be bound."""

@@ -1,1 +1,1 @@
-"""Generated protobuf and gRPC modules for the Velociraptor API subset in protos/."""
+"""Generated protobuf/gRPC modules for the Velociraptor API subset in protos/."""

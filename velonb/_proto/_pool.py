@@ -1,4 +1,4 @@
-"""The descriptor pool that holds velonb's generated messages (kept apart from protobuf's default)."""
+"""The descriptor pool of velonb's generated messages (not protobuf's default)."""
 
 from google.protobuf import descriptor_pool
 

@@ -1,0 +1,588 @@
+"""Connection: run VQL over the API's streaming Query RPC and get typed DataFrames back."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from velonb.errors import (
+    PermissionDeniedError,
+    QueryError,
+    QueryInterrupted,
+    QueryTimeout,
+    ResponseDecodeError,
+    VelonbError,
+    VQLRuntimeError,
+    VQLSyntaxError,
+    VQLWarning,
+)
+from velonb.params import PRELUDE_NAME, Bindings, bind
+
+if TYPE_CHECKING:
+    import grpc
+    import pandas as pd
+
+    from velonb.config import ApiClientConfig
+    from velonb.frames import FrameBuilder
+
+REQUEST_NAME = "velonb"
+# Batches of 1000 rows or whatever arrived within a second: never the one-row-per-message default.
+DEFAULT_BATCH_ROWS = 1000
+DEFAULT_BATCH_WAIT = 1
+# Extra client-side deadline beyond the server-side timeout, in case the server ignores it.
+TIMEOUT_GRACE_S = 30.0
+_MAX_PENDING_PARTS = 8
+
+_LEVEL = re.compile(r"^(DEFAULT|ERROR|INFO|WARN|WARNING|DEBUG|ALERT):")
+_PARSE_POSITION = re.compile(r"(\d+):(\d+): (.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class LogLine:
+    """One server log message: when it was sent, its level (ERROR, WARN, ...) and its text."""
+
+    timestamp: dt.datetime
+    message: str
+    level: str = "INFO"
+
+    @property
+    def is_error(self) -> bool:
+        return self.level == "ERROR"
+
+    def __str__(self) -> str:
+        return f"{self.timestamp:%H:%M:%S} {self.message}"
+
+
+def classify_log(message: str) -> str:
+    """The level of a server log line: its ``LEVEL:`` prefix, or ERROR for known failure shapes."""
+    match = _LEVEL.match(message)
+    if match:
+        level = match.group(1)
+        return "WARN" if level == "WARNING" else level
+    if (message.startswith("VQL Error:") or "Permission denied" in message
+            or "Timeout Error" in message or re.match(r"^\w+: \w*Error", message)):
+        return "ERROR"
+    return "INFO"
+
+
+@dataclass
+class StatementResult:
+    """The rows of one SELECT statement, identified as the server does (request, query_id)."""
+
+    request: str
+    query_id: int
+    vql: str
+    builder: FrameBuilder
+    parts: int = 0
+    _frame: pd.DataFrame | None = None
+
+    @property
+    def rows(self) -> int:
+        return self.builder.rows
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = self.builder.to_frame()
+        return self._frame
+
+
+@dataclass
+class Progress:
+    """Live counters of a running query, passed to ``progress`` callbacks after every message."""
+
+    rows: int = 0
+    parts: int = 0
+    bytes: int = 0
+    started: float = field(default_factory=time.monotonic)
+    last_log: str = ""
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+@dataclass
+class QueryResult:
+    """Everything one Query call returned: each statement's frame, every log line, timings."""
+
+    vql: str
+    org_id: str
+    statements: list[StatementResult] = field(default_factory=list)
+    logs: list[LogLine] = field(default_factory=list)
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    elapsed: float = 0.0
+    first_row_after: float | None = None
+    bytes_received: int = 0
+    truncated: bool = False
+    max_rows: int | None = None
+    complete: bool = False
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """The DataFrame of the final SELECT statement (empty if there was none)."""
+        if self.statements:
+            return self.statements[-1].frame
+        import pandas as pd
+
+        return pd.DataFrame()
+
+    @property
+    def frames(self) -> list[pd.DataFrame]:
+        """One DataFrame per SELECT statement, in the order the server ran them."""
+        return [statement.frame for statement in self.statements]
+
+    def frame_for(self, query_id: int) -> pd.DataFrame:
+        """The frame of the statement with this ``query_id`` (LETs count, as on the server)."""
+        for statement in self.statements:
+            if statement.query_id == query_id and statement.request == REQUEST_NAME:
+                return statement.frame
+        raise KeyError(f"no SELECT statement with query_id {query_id}; "
+                       f"have {[s.query_id for s in self.statements]}")
+
+    @property
+    def rows(self) -> int:
+        return sum(statement.rows for statement in self.statements)
+
+    @property
+    def parts(self) -> int:
+        return sum(statement.parts for statement in self.statements)
+
+    @property
+    def errors(self) -> list[LogLine]:
+        return [line for line in self.logs if line.is_error]
+
+    @property
+    def warnings(self) -> list[LogLine]:
+        return [line for line in self.logs if line.level in ("WARN", "ALERT")]
+
+    def summary(self) -> str:
+        frame = self.frame if self.statements else None
+        shape = "no rows" if frame is None else f"{len(frame)} rows x {len(frame.columns)} columns"
+        extra = f" (cut at max_rows={self.max_rows})" if self.truncated else ""
+        org = f", org {self.org_id}" if self.org_id not in ("", "root") else ""
+        return f"{shape}{extra} in {self.elapsed:.2f}s{org}"
+
+    def __repr__(self) -> str:
+        return (f"<QueryResult {self.summary()}; {len(self.statements)} SELECT statement(s), "
+                f"{len(self.logs)} log lines, {len(self.errors)} errors>")
+
+
+def _timestamp(micros: int) -> dt.datetime:
+    if not micros:
+        return dt.datetime.now(dt.UTC)
+    return dt.datetime.fromtimestamp(micros / 1e6, dt.UTC)
+
+
+def _syntax_error(message: str, result: QueryResult) -> VQLSyntaxError:
+    body = message.removeprefix("VQL Error:").strip().removesuffix(".")
+    match = _PARSE_POSITION.search(body)
+    line = int(match.group(1)) if match else None
+    column = int(match.group(2)) if match else None
+    snippet = body[: match.start()].strip() if match else body
+    text = "VQL syntax error"
+    if line is not None:
+        text += f" at line {line}, column {column}: {match.group(3).strip() if match else ''}"
+    if snippet:
+        text += f"\n{snippet}"
+    return VQLSyntaxError(text, snippet=snippet, line=line, column=column, result=result)
+
+
+class Connection:
+    """A connection to one Velociraptor API server: one mTLS channel, shared safely by threads."""
+
+    def __init__(self, config: ApiClientConfig, *, org_id: str | None = None) -> None:
+        from velonb import transport
+        from velonb._proto import api_pb2_grpc
+
+        self.config = config
+        self.org_id = org_id or ""
+        self._channel: grpc.Channel | None = transport.create_channel(config)
+        self._stub = api_pb2_grpc.APIStub(self._channel)
+        self._lock = threading.Lock()
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Close the channel; running calls are cancelled."""
+        with self._lock:
+            channel, self._channel = self._channel, None
+        if channel is not None:
+            channel.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._channel is None
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        org = self.org_id or "root"
+        state = "closed" if self.closed else "open"
+        return (f"<velonb.Connection user={self.config.user!r} server={self.config.target!r} "
+                f"org={org!r} {state}>")
+
+    def _require_open(self) -> None:
+        if self._channel is None:
+            raise VelonbError("this Connection is closed",
+                              hint="make a new one with velonb.connect()")
+
+    # -- requests --------------------------------------------------------------------------------
+
+    def build_request(
+        self,
+        vql: str,
+        *,
+        env: Mapping[str, Any] | None = None,
+        org_id: str | None = None,
+        timeout: float | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+        batch_wait: int = DEFAULT_BATCH_WAIT,
+    ) -> Any:
+        """The exact ``VQLCollectorArgs`` a query sends (shown by dry runs)."""
+        from velonb._proto import vql_pb2
+
+        if not isinstance(vql, str) or not vql.strip():
+            raise QueryError("the VQL text is empty",
+                             hint="pass a query such as SELECT * FROM info()")
+        bindings: Bindings = bind(env)
+        requests = []
+        if bindings.prelude:
+            requests.append(vql_pb2.VQLRequest(Name=PRELUDE_NAME, VQL=bindings.prelude))
+        requests.append(vql_pb2.VQLRequest(Name=REQUEST_NAME, VQL=vql))
+        return vql_pb2.VQLCollectorArgs(
+            Query=requests,
+            env=[vql_pb2.VQLEnv(key=k, value=v) for k, v in bindings.env.items()],
+            max_row=batch_rows,
+            max_wait=batch_wait,
+            timeout=int(timeout) if timeout else 0,
+            org_id=self.org_id if org_id is None else org_id,
+        )
+
+    def check(self, timeout: float = 10.0) -> bool:
+        """True when the server answers the health check (mTLS works and it is SERVING)."""
+        import grpc
+
+        from velonb import transport
+        from velonb._proto import api_pb2
+
+        self._require_open()
+        try:
+            reply = self._stub.Check(api_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError as err:
+            raise transport.translate_error(err, self.config) from None
+        return bool(reply.status == api_pb2.HealthCheckResponse.SERVING)
+
+    def query(self, vql: str, **kwargs: Any) -> pd.DataFrame:
+        """Run ``vql`` and return the DataFrame of its final SELECT statement.
+
+        Keyword arguments are those of :meth:`execute`.
+        """
+        return self.execute(vql, **kwargs).frame
+
+    def execute(
+        self,
+        vql: str,
+        *,
+        env: Mapping[str, Any] | None = None,
+        org_id: str | None = None,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+        strict: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> QueryResult:
+        """Run ``vql`` and return every statement's frame, all server logs and timings.
+
+        ``env`` binds Python values as VQL variables (see :mod:`velonb.params`). ``timeout`` is
+        the server-side limit in seconds (:class:`QueryTimeout` carries the partial rows).
+        ``max_rows`` stops receiving after that many rows (``result.truncated``). Server
+        ``ERROR:`` log lines are warnings (:class:`VQLWarning`) unless ``strict=True``, which
+        raises :class:`VQLRuntimeError` (or :class:`PermissionDeniedError`) instead.
+        """
+        request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
+        result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
+        for _ in self._run(request, result, timeout=timeout, max_rows=max_rows,
+                           progress=progress):
+            pass
+        self._finish(result, strict=strict)
+        return result
+
+    def stream(
+        self,
+        vql: str,
+        *,
+        env: Mapping[str, Any] | None = None,
+        org_id: str | None = None,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+        duration: float | None = None,
+        strict: bool = False,
+        progress: Callable[[Progress], None] | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Yield a DataFrame per part as it arrives (for event queries that never end).
+
+        Stops after ``max_rows`` rows (the last frame is cut to fit) and/or ``duration`` seconds,
+        cancelling the query on the server; closing the generator early cancels it too.
+        """
+        request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
+        result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
+        yield from self._run(request, result, timeout=timeout, max_rows=max_rows,
+                             progress=progress, streaming=True, duration=duration)
+        self._finish(result, strict=strict)
+
+    # -- the streaming loop ----------------------------------------------------------------------
+
+    def _run(
+        self,
+        request: Any,
+        result: QueryResult,
+        *,
+        timeout: float | None,
+        max_rows: int | None,
+        progress: Callable[[Progress], None] | None,
+        streaming: bool = False,
+        duration: float | None = None,
+    ) -> Iterator[pd.DataFrame]:
+        """Receive every message of one Query call into ``result``.
+
+        In streaming mode each part is decoded at once and yielded as a DataFrame; otherwise parts
+        are decoded on a worker thread (overlapping the next receive) into per-statement builders.
+        """
+        import grpc
+
+        from velonb import transport
+        from velonb.frames import FrameBuilder, frame_from_parts
+
+        self._require_open()
+        deadline = (timeout + TIMEOUT_GRACE_S) if timeout else None
+        call = self._stub.Query(request, timeout=deadline)
+        counters = Progress()
+        statements: dict[tuple[str, int], StatementResult] = {}
+        pending: list[Future[int]] = []
+        decoder = None if streaming else ThreadPoolExecutor(1, thread_name_prefix="velonb-decode")
+        stopped_by_us = threading.Event()
+        timer: threading.Timer | None = None
+        if duration is not None:
+            def _stop_after_duration() -> None:
+                stopped_by_us.set()
+                call.cancel()
+            timer = threading.Timer(duration, _stop_after_duration)
+            timer.daemon = True
+            timer.start()
+        received_any = False
+        pending_upper = 0
+        start = time.monotonic()
+
+        def settle(limit: int) -> None:
+            """Wait until at most ``limit`` parts are still decoding; count their rows."""
+            nonlocal pending_upper
+            while len(pending) > limit:
+                future = pending.pop(0)
+                try:
+                    counters.rows += future.result()
+                except ResponseDecodeError as err:
+                    err.result = result
+                    raise
+            if not pending:
+                pending_upper = 0
+
+        try:
+            for response in call:
+                received_any = True
+                if response.log:
+                    message = response.log.rstrip("\n")
+                    line = LogLine(_timestamp(response.timestamp), message, classify_log(message))
+                    result.logs.append(line)
+                    counters.last_log = message
+                    if message.startswith("VQL Error:"):
+                        settle(0)
+                        raise _syntax_error(message, result)
+                    if progress:
+                        progress(counters)
+                    continue
+                query = response.Query
+                if query.Name == PRELUDE_NAME:
+                    continue
+                key = (query.Name, response.query_id)
+                statement = statements.get(key)
+                if statement is None:
+                    statement = StatementResult(query.Name, response.query_id, query.VQL,
+                                                FrameBuilder())
+                    statements[key] = statement
+                    result.statements.append(statement)
+                statement.parts += 1
+                payload = response.Response
+                counters.parts += 1
+                counters.bytes += len(payload)
+                result.bytes_received += len(payload)
+                if result.first_row_after is None and len(payload) > 2:
+                    result.first_row_after = time.monotonic() - start
+                if streaming:
+                    frame = frame_from_parts([(payload, list(response.Columns))])
+                    statement.builder.add_part("[]")
+                    counters.rows += len(frame)
+                    if max_rows is not None and counters.rows >= max_rows:
+                        frame = frame.iloc[: len(frame) - (counters.rows - max_rows)]
+                        counters.rows = max_rows
+                    if progress:
+                        progress(counters)
+                    if len(frame):
+                        yield frame
+                    if max_rows is not None and counters.rows >= max_rows:
+                        stopped_by_us.set()
+                        break
+                    continue
+                assert decoder is not None
+                pending.append(decoder.submit(statement.builder.add_part, payload,
+                                              list(response.Columns)))
+                pending_upper += _rows_upper_bound(payload)
+                settle(_MAX_PENDING_PARTS)
+                if max_rows is not None and counters.rows + pending_upper > max_rows:
+                    settle(0)  # the estimate is an upper bound: get exact counts before stopping
+                    if counters.rows > max_rows:
+                        result.truncated = True
+                        stopped_by_us.set()
+                        break
+                if progress:
+                    progress(counters)
+            else:
+                result.complete = True
+            settle(0)
+            if stopped_by_us.is_set() and duration is None and not streaming:
+                result.complete = False
+        except KeyboardInterrupt as interrupt:
+            call.cancel()
+            _drain_quietly(pending)
+            result.elapsed = time.monotonic() - start
+            if isinstance(interrupt, QueryInterrupted):
+                raise
+            raise QueryInterrupted(
+                f"query interrupted after {result.rows} rows; it was cancelled on the server",
+                result=result,
+                hint="the rows received so far are in err.partial (all statements: err.result)",
+            ) from None
+        except grpc.RpcError as err:
+            _drain_quietly(pending)
+            result.elapsed = time.monotonic() - start
+            if stopped_by_us.is_set() and err.code() == grpc.StatusCode.CANCELLED:
+                result.complete = True  # the duration ran out: a normal end for an event query
+            elif err.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise QueryTimeout(
+                    f"no answer within the {timeout}s timeout (+{TIMEOUT_GRACE_S:.0f}s grace); "
+                    f"the query was cancelled after {result.rows} rows",
+                    result=result,
+                    hint="raise timeout=, or narrow the query; err.partial has the rows so far",
+                ) from None
+            else:
+                raise transport.translate_error(
+                    err, self.config, org_id=request.org_id, result=result,
+                    mid_stream=received_any,
+                ) from None
+        finally:
+            if timer is not None:
+                timer.cancel()
+            call.cancel()
+            if decoder is not None:
+                decoder.shutdown(wait=True)
+            result.elapsed = time.monotonic() - start
+        if max_rows is not None and not streaming:
+            for statement in result.statements:
+                if statement.rows > max_rows:
+                    statement._frame = statement.frame.iloc[:max_rows].reset_index(drop=True)
+                    result.truncated = True
+
+    def _finish(self, result: QueryResult, *, strict: bool) -> None:
+        """Raise for the server's timeout line; surface ERROR lines as warnings or errors."""
+        timeout_line = next(
+            (line for line in result.logs if "Collection timed out" in line.message), None
+        )
+        if timeout_line is not None:
+            raise QueryTimeout(
+                f"the server stopped the query at its timeout after {result.rows} rows: "
+                f"{_strip_markup(timeout_line.message)}",
+                result=result,
+                hint="raise timeout= (seconds) or narrow the query; err.partial has the rows sent",
+            )
+        errors = [line for line in result.errors if "Collection timed out" not in line.message]
+        if not errors:
+            return
+        if strict:
+            first = errors[0]
+            match = re.search(r"Permission denied: \[([A-Z_]+)\]", first.message)
+            if match:
+                raise PermissionDeniedError(
+                    f"the query needs the {match.group(1)} permission: {first.message}",
+                    permission=match.group(1),
+                    hint=f"grant it with: velociraptor acl grant {self.config.user} "
+                         f"'{{\"{match.group(1).lower()}\": true}}' --merge, or use a role "
+                         "that has it",
+                )
+            raise VQLRuntimeError(
+                "the server reported errors while running the query:\n"
+                + "\n".join(f"  {line.message}" for line in errors),
+                result=result,
+                hint="the rows that were returned are in err.partial; strict=False only warns",
+            )
+        shown = "\n".join(f"  {line.message}" for line in errors[:5])
+        more = f"\n  ... and {len(errors) - 5} more (see result.errors)" if len(errors) > 5 else ""
+        warnings.warn(f"the server logged {len(errors)} error(s) while running the query:\n"
+                      f"{shown}{more}", VQLWarning, stacklevel=3)
+
+
+def _strip_markup(text: str) -> str:
+    return re.sub(r"</?[a-z]*>", "", text)
+
+
+def _rows_upper_bound(payload: str) -> int:
+    """An upper bound of the rows in a compact JSON array part, without parsing it.
+
+    Rows are separated by ``},{``; nested lists of objects add more, never fewer, occurrences.
+    """
+    if len(payload) <= 2:
+        return 0
+    return payload.count("},{") + 1
+
+
+def _drain_quietly(pending: list[Future[int]]) -> None:
+    for future in pending:
+        # A decode error here is secondary to the failure being raised.
+        with contextlib.suppress(Exception):
+            future.result()
+    pending.clear()
+
+
+def connect(
+    config: ApiClientConfig | str | Any | None = None,
+    *,
+    profile: str | None = None,
+    org_id: str | None = None,
+    password: str | None = None,
+) -> Connection:
+    """Connect to a Velociraptor API server.
+
+    ``config`` is an api_client.yaml path, an :class:`ApiClientConfig`, a dict of its keys, or
+    None to discover one: the ``profile`` argument, ``$VELONB_API_CONFIG``,
+    ``$VELOCIRAPTOR_API_FILE``, ``$VELOCIRAPTOR_API_CONFIG``, ``$VELONB_PROFILE``, then
+    ``~/.pyvelociraptorrc``.
+    """
+    from velonb.config import ApiClientConfig, config_from_dict, load_config
+
+    if isinstance(config, ApiClientConfig):
+        resolved = config
+    elif isinstance(config, Mapping):
+        resolved = config_from_dict(config, password=password)
+    else:
+        resolved = load_config(config, profile=profile, password=password)
+    return Connection(resolved, org_id=org_id)
