@@ -431,7 +431,6 @@ class Connection:
                     result.first_row_after = time.monotonic() - start
                 if streaming:
                     frame = frame_from_parts([(payload, list(response.Columns))])
-                    statement.builder.add_part("[]")
                     counters.rows += len(frame)
                     if max_rows is not None and counters.rows >= max_rows:
                         frame = frame.iloc[: len(frame) - (counters.rows - max_rows)]
@@ -460,8 +459,6 @@ class Connection:
             else:
                 result.complete = True
             settle(0)
-            if stopped_by_us.is_set() and duration is None and not streaming:
-                result.complete = False
         except KeyboardInterrupt as interrupt:
             call.cancel()
             _drain_quietly(pending)
