@@ -20,7 +20,8 @@ class Client:
     hostname: str
     fqdn: str
     system: str  # "windows" | "linux" | "darwin"
-    release: str  # e.g. "Microsoft Windows 10 Enterprise 10.0.19045 Build 19045"
+    release: str  # Platform + PlatformVersion, unspaced as the server stores it, e.g.
+    # "Microsoft Windows 10 Enterprise10.0.19045 Build 19045"
     machine: str  # "amd64" | "arm64"
     mac_addresses: list[str]
     last_ip: str  # as the server stores it, e.g. "10.20.1.15:53012"
@@ -32,6 +33,20 @@ class Client:
     online: bool  # an offline client never runs collections
     role: str = ""  # free text for the world's own use: "workstation", "dc", "web", ...
     metadata: dict[str, str] = field(default_factory=dict)
+    platform: str = ""  # info() Platform, e.g. "Microsoft Windows 11 Enterprise", "ubuntu"
+    platform_version: str = ""  # info() PlatformVersion, e.g. "10.0.22631 Build 22631", "22.04"
+    kernel_version: str = ""  # info() KernelVersion
+    ip: str = ""  # the primary interface address (last_ip without the port)
+    domain: str = ""  # DNS domain of the fqdn
+    users: list[str] = field(default_factory=list)  # interactive users (first is the main one)
+    boot_time: int = 0  # epoch seconds of the last boot
+    # Server-side bookkeeping the mechanics keep up to date (clients() columns).
+    last_interrogate_flow_id: str = ""
+    last_interrogate_artifact_name: str = ""
+    last_hunt_timestamp: int = 0
+    last_event_table_version: int = 0
+    last_label_timestamp: int = 0
+    in_flight_flows: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -39,7 +54,7 @@ class Parameter:
     """One artifact parameter as in an artifact definition."""
 
     name: str
-    type: str = ""  # "", "string", "bool", "int", "choices", "timestamp", "regex", "csv", "json", ...
+    type: str = ""  # "", "string", "bool", "int", "choices", "timestamp", "regex", "csv", ...
     default: str = ""
     description: str = ""
     choices: list[str] = field(default_factory=list)
@@ -55,6 +70,7 @@ class Source:
     description: str = ""
     query: str = ""
     precondition: str = ""
+    notebook: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +91,23 @@ class ArtifactDefinition:
     hidden: bool = False
     references: list[str] = field(default_factory=list)
     raw: str = ""  # the YAML text of the definition
+    aliases: list[str] = field(default_factory=list)
+    reference: list[str] = field(default_factory=list)  # the older singular key of real YAML
+    implied_permissions: list[str] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    export: str = ""
+    built_in: bool = True
+
+    def parameter(self, name: str) -> Parameter | None:
+        """The parameter called ``name``, or None."""
+        for p in self.parameters:
+            if p.name == name:
+                return p
+        return None
+
+    def defaults(self) -> dict[str, str]:
+        """Every parameter's default value (strings, as the server passes them)."""
+        return {p.name: p.default for p in self.parameters}
 
     def result_names(self) -> list[str]:
         """Names results are stored under: "Name" for one unnamed source, else "Name/Source"."""
