@@ -47,3 +47,17 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext velonb``: register the %%vql, %vql and %vql_config magics, nothing else."""
+    from velonb.magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext velonb``: remove the magics and close their connection."""
+    from velonb.magics import unload_ipython_extension as unload
+
+    unload(ipython)

@@ -330,14 +330,20 @@ class Connection:
         duration: float | None = None,
         strict: bool = False,
         progress: Callable[[Progress], None] | None = None,
+        result: QueryResult | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield a DataFrame per part as it arrives (for event queries that never end).
 
         Stops after ``max_rows`` rows (the last frame is cut to fit) and/or ``duration`` seconds,
         cancelling the query on the server; closing the generator early cancels it too.
+        Pass a ``result`` to read the server logs and timings of the stream (its rows are only
+        in the yielded frames).
         """
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
-        result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
+        if result is None:
+            result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
+        else:
+            result.vql, result.org_id, result.max_rows = vql, request.org_id, max_rows
         yield from self._run(request, result, timeout=timeout, max_rows=max_rows,
                              progress=progress, streaming=True, duration=duration)
         self._finish(result, strict=strict)

@@ -129,3 +129,13 @@ def test_server_dying_mid_stream_keeps_rows_received(tmp_path):
         conn.close()
     finally:
         emu.stop(grace=0)
+
+
+def test_encrypted_key_config_connects_with_password_from_env(emulator, tmp_path, monkeypatch):
+    path = emulator.write_api_client_config(tmp_path / "enc.yaml", name="apiuser", roles=("api",),
+                                            password="correct horse")
+    assert "ENCRYPTED" in _raw_config(path)["client_private_key"]
+    monkeypatch.setenv("VELONB_KEY_PASSWORD", "correct horse")
+    with velonb.connect(path) as conn:
+        assert conn.query("SELECT * FROM range(end=2)")["_value"].tolist() == [0, 1]
+        assert "correct horse" not in repr(conn) + repr(conn.config)
