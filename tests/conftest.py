@@ -1,6 +1,7 @@
 """Shared fixtures: one emulator per test session, API client configs made at test time.
 
-Users of the session emulator (root org unless said otherwise):
+The session emulator serves ``World(seed=7)`` (fixture ``world``): the simulated fleet, its
+artifacts, flows and hunts.  Users (root org unless said otherwise):
 
 * ``admin``        administrator (also administrator in org ``O1234``, "Second Org")
 * ``apiuser``      api (ANY_QUERY + READ_RESULTS: the minimum a Query client needs)
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from wire_helpers import load_api_config, run_world_query
 
 from velonb.emulator import Emulator
+from velonb.emulator.world import World
 
 SESSION_USERS: dict[str, Any] = {
     "admin": {"root": ["administrator"], "O1234": ["administrator"]},
@@ -32,9 +34,19 @@ SESSION_ORGS = {"O1234": "Second Org"}
 
 
 @pytest.fixture(scope="session")
-def emulator() -> Iterator[Emulator]:
-    """The session's emulator on a free 127.0.0.1 port, stopped at the end."""
-    emu = Emulator(users=SESSION_USERS, orgs=SESSION_ORGS)
+def world() -> Iterator[World]:
+    """The session's simulated deployment (seed 7; collections finish as soon as possible)."""
+    sim = World(seed=7, flow_delay=0.0)
+    try:
+        yield sim
+    finally:
+        sim.close()
+
+
+@pytest.fixture(scope="session")
+def emulator(world: World) -> Iterator[Emulator]:
+    """The session's emulator on a free 127.0.0.1 port, serving ``world``, stopped at the end."""
+    emu = Emulator(users=SESSION_USERS, orgs=SESSION_ORGS, world=world)
     emu.start()
     try:
         yield emu
@@ -70,11 +82,6 @@ def api_config(make_config: MakeConfig) -> Path:
     return make_config("apiuser")
 
 
-def load_api_config(path: Path) -> dict[str, Any]:
-    """The YAML content of an api_client.yaml."""
-    return yaml.safe_load(path.read_text())
-
-
 @pytest.fixture
 def raw_stub() -> Iterator[Callable[..., Any]]:
     """Factory: ``raw_stub(config_path, options=()) -> APIStub`` on a plain grpc mTLS channel.
@@ -107,13 +114,43 @@ def raw_stub() -> Iterator[Callable[..., Any]]:
         channel.close()
 
 
-def query_args(*vql: str, name: str = "Test", **fields: Any) -> Any:
-    """A VQLCollectorArgs with one VQLRequest per ``vql`` text (env given as a dict)."""
-    from velonb._proto import vql_pb2
+PYVELOCIRAPTOR = "pyvelociraptor==0.1.14"
 
-    env = fields.pop("env", {})
-    return vql_pb2.VQLCollectorArgs(
-        Query=[vql_pb2.VQLRequest(Name=name, VQL=text) for text in vql],
-        env=[vql_pb2.VQLEnv(key=k, value=v) for k, v in env.items()],
-        **fields,
-    )
+
+@pytest.fixture(scope="session")
+def pyvelo_python() -> Path:
+    """Python of a venv with pyvelociraptor installed (cached under ``$VELONB_TEST_CACHE``,
+    default ``~/.cache/velonb-tests``): its generated protos cannot share our process."""
+    import os
+    import subprocess
+    import sys
+
+    cache = Path(os.environ.get("VELONB_TEST_CACHE", Path.home() / ".cache" / "velonb-tests"))
+    venv = cache / ("venv-" + PYVELOCIRAPTOR.replace("==", "-"))
+    python = venv / "bin" / "python"
+    marker = venv / ".velonb-installed"
+    if not marker.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        install = subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", PYVELOCIRAPTOR, "pandas"],
+            capture_output=True, text=True, timeout=900,
+        )
+        if install.returncode != 0:
+            pytest.fail(f"could not install {PYVELOCIRAPTOR} into {venv}:\n"
+                        f"{install.stderr[-2000:]}")
+        marker.write_text(PYVELOCIRAPTOR)
+    return python
+
+
+WorldQuery = Callable[..., tuple[list[dict[str, Any]], list[str]]]
+
+
+@pytest.fixture
+def world_query(world: World) -> WorldQuery:
+    """Factory: ``world_query(vql, roles=("administrator",), org="root", env=None)`` runs VQL on
+    the session world directly (no gRPC) and returns (rows, logs)."""
+
+    def run(vql: str, roles: Iterable[str] = ("administrator",), **kw: Any) -> Any:
+        return run_world_query(world, vql, roles, **kw)
+
+    return run

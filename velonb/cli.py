@@ -43,8 +43,10 @@ def _serve_forever(out: TextIO) -> None:
 
 def _start_emulator(args: argparse.Namespace, config_path: Path, roles: list[str]) -> Emulator:
     from velonb.emulator import Emulator
+    from velonb.emulator.world import World
 
-    emulator = Emulator(host=args.host, port=args.port).start()
+    world = World.empty() if getattr(args, "empty", False) else World(seed=args.seed)
+    emulator = Emulator(host=args.host, port=args.port, world=world).start()
     emulator.write_api_client_config(config_path, name=args.user, roles=roles or None)
     return emulator
 
@@ -69,19 +71,27 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
     args.user = "admin"
     emulator = _start_emulator(args, config_path, ["administrator"])
     print(f"velonb demo: emulated Velociraptor API server on {emulator.address}", file=out)
+    print(f"Simulated deployment: {emulator.world!r}", file=out)
     print(f"API client config: {config_path}\n", file=out)
     print("Connect from a shell:", file=out)
     print(f"    export VELONB_API_CONFIG={config_path}\n", file=out)
     print("and then in Python / Jupyter:", file=out)
     print("    import velonb", file=out)
     print("    conn = velonb.connect()", file=out)
-    print('    conn.query("SELECT * FROM info()")\n', file=out)
+    print('    conn.query("SELECT * FROM clients()")\n', file=out)
     print("Press Ctrl-C to stop.", file=out)
     try:
         _serve_forever(out)
     finally:
         emulator.stop(grace=1)
     return 0
+
+
+def _world_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--empty", action="store_true",
+                        help="serve an empty deployment (no clients, flows or hunts)")
+    parser.add_argument("--seed", type=int, default=7,
+                        help="seed of the simulated fleet's data (default 7)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,11 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="role(s) to grant, repeatable or comma separated (default administrator); "
         "--role '' writes a config without a user record",
     )
+    _world_options(emulator)
     emulator.set_defaults(handler=_cmd_emulator)
 
     demo = commands.add_parser("demo", help="start the emulator and print how to connect")
     demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
     demo.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    _world_options(demo)
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

@@ -7,7 +7,7 @@ import os
 
 import grpc
 import pytest
-from conftest import load_api_config, query_args
+from wire_helpers import load_api_config, query_args
 
 from velonb._proto import api_pb2
 from velonb.emulator import Emulator

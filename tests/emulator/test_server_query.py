@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from conftest import query_args
+from wire_helpers import query_args
 
 PART_LOG = re.compile(r"^Time (\d+): (.*): Sending response part (\d+) (.+) \((\d+) rows\)\.\n$")
 

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
-from conftest import query_args
+from wire_helpers import query_args
 
 from velonb.emulator import Emulator
 

@@ -11,7 +11,6 @@ import ast
 import json
 import os
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -19,32 +18,12 @@ import pytest
 
 import velonb
 
-PYVELOCIRAPTOR = "pyvelociraptor==0.1.14"
 ROOT = Path(__file__).resolve().parents[2]
 QUERY = ("SELECT _value AS n, format(format='host-%03d', args=_value) AS host, "
          "dict(pid=_value, tags=('a', 'b')) AS details, _value > 100 AS fizz "
          "FROM range(end=250)")
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="session")
-def pyvelo_python() -> Path:
-    cache = Path(os.environ.get("VELONB_TEST_CACHE", Path.home() / ".cache" / "velonb-tests"))
-    venv = cache / ("venv-" + PYVELOCIRAPTOR.replace("==", "-"))
-    python = venv / "bin" / "python"
-    marker = venv / ".velonb-installed"
-    if not marker.exists():
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        install = subprocess.run(
-            [str(python), "-m", "pip", "install", "--quiet", PYVELOCIRAPTOR, "pandas"],
-            capture_output=True, text=True, timeout=900,
-        )
-        if install.returncode != 0:
-            pytest.fail(f"could not install {PYVELOCIRAPTOR} into {venv}:\n"
-                        f"{install.stderr[-2000:]}")
-        marker.write_text(PYVELOCIRAPTOR)
-    return python
 
 
 @pytest.fixture

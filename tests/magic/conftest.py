@@ -17,8 +17,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 from traitlets.config import Config
-
-from tests.conftest import load_api_config
+from wire_helpers import load_api_config
 
 SECRET_MARKERS = ("PRIVATE KEY",)
 

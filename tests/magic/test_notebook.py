@@ -9,8 +9,8 @@ from typing import Any
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from wire_helpers import load_api_config
 
-from tests.conftest import load_api_config
 from tests.magic.conftest import SECRET_MARKERS, strip_ansi
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-magic-tour.ipynb"

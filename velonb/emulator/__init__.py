@@ -43,7 +43,8 @@ class Emulator:
 
     ``users`` maps a name to its roles in the root org, or to ``{org_id: roles}``;
     ``orgs`` maps extra org ids to names (the root org, ``root`` / ``<root>``, always exists);
-    ``world`` is handed to every query's scope (the simulated fleet, when there is one).
+    ``world`` is handed to every query's scope (the simulated fleet, when there is one: a
+    ``velonb.emulator.world.World``, whose orgs are added and whose uploads go to ``filestore``).
     """
 
     def __init__(
@@ -72,6 +73,14 @@ class Emulator:
         self._bound_port = 0
         for org_id, name in (orgs or {}).items():
             self.add_org(org_id, name)
+        if world is not None:
+            known = {org.id for org in self.acl.orgs}
+            for org_id, name in getattr(world, "orgs", {}).items():
+                if org_id not in known and org_id not in ("", ROOT_ORG_ID):
+                    self.add_org(org_id, name)
+            attach = getattr(world, "attach", None)
+            if attach is not None:
+                attach(self.filestore, self.acl)
         for user, spec in (users or {}).items():
             if isinstance(spec, Mapping):
                 for org_id, roles in spec.items():

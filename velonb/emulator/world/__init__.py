@@ -1,0 +1,453 @@
+"""The simulated deployment behind the emulator: orgs, clients, artifacts, flows, hunts, events.
+
+    world = World(seed=7)                      # the demo fleet with its planted incident
+    emu = Emulator(users=..., world=world)     # plugins like clients() now see it
+
+``World`` owns the mechanics (collections finishing after ``flow_delay`` seconds, hunts scheduling
+matching clients every ``hunt_client_delay`` seconds, ``System.Flow.Completion`` events, uploads
+written into the emulator's file store); the data comes from ``fleet``, ``catalog`` and
+``results``.  Everything is thread-safe: queries run concurrently.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import random
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from velonb.emulator.world import flows as F
+from velonb.emulator.world import hunts as H
+from velonb.emulator.world.events import EventBus, Scheduler
+from velonb.emulator.world.model import (
+    ROOT_ORG,
+    ROOT_ORG_NAME,
+    ArtifactDefinition,
+    Client,
+    CollectionOutput,
+    Source,
+)
+
+if TYPE_CHECKING:
+    from velonb.emulator.filestore import FileStore
+    from velonb.emulator.vql.registry import Registry
+
+__all__ = ["World"]
+
+PICKUP_DELAY = 0.1  # s before an online client picks a new collection up
+_BUILTIN_EVENTS = {  # artifacts every server has, needed by watch_monitoring()
+    "System.Flow.Completion": "client_event",
+    "System.Hunt.Creation": "internal",
+    "System.Hunt.Participation": "internal",
+    "Server.Internal.ArtifactModification": "internal",
+}
+
+
+def _id(prefix: str, rng: random.Random, when: float | None = None) -> str:
+    """``F.``/``H.`` + 13 base32hex chars of (4 bytes big-endian time, 4 random bytes)."""
+    raw = int(time.time() if when is None else when).to_bytes(4, "big") + rng.randbytes(4)
+    return prefix + base64.b32hexencode(raw).decode("ascii")[:13]
+
+
+class World:
+    """The simulated fleet and server state (see module docstring)."""
+
+    def __init__(self, seed: int = 7, *, now: dt.datetime | None = None,
+                 flow_delay: float = 0.0, hunt_client_delay: float = 0.0,
+                 large_hunt_rows: int = 0, pickup_delay: float = PICKUP_DELAY,
+                 _empty: bool = False) -> None:
+        from velonb.emulator.world import catalog, fleet
+
+        self.seed = seed
+        self._fixed_now = now
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.flow_delay = flow_delay
+        self.hunt_client_delay = hunt_client_delay
+        self.pickup_delay = pickup_delay
+        self.lock = threading.RLock()
+        self.rng = random.Random(seed)
+        self.bus = EventBus()
+        self.scheduler = Scheduler()
+        self.filestore: FileStore | None = None
+        self.acl: Any = None
+        self.orgs: dict[str, str] = {ROOT_ORG: ROOT_ORG_NAME} if _empty else dict(fleet.ORGS)
+        self.catalog: dict[str, ArtifactDefinition] = catalog.build_catalog()
+        for name, kind in _BUILTIN_EVENTS.items():
+            self.catalog.setdefault(name, ArtifactDefinition(name, kind, sources=[Source()]))
+        self._ids: set[str] = set()
+        self._clients: dict[str, dict[str, Client]] = {org: {} for org in self.orgs}
+        if not _empty:
+            for client in fleet.build_fleet(seed, self.now):
+                self._clients.setdefault(client.org_id, {})[client.client_id] = client
+                if not client.last_interrogate_flow_id and "Generic.Client.Info" in self.catalog:
+                    # the enrolment interrogation (its flow is materialised on first use)
+                    client.last_interrogate_flow_id = self.new_id("F.", client.first_seen_at)
+                    client.last_interrogate_artifact_name = "Generic.Client.Info"
+        self._flows: dict[tuple[str, str], dict[str, F.Flow]] = {}
+        self._hunts: dict[str, dict[str, H.Hunt]] = {}
+        self._pending_files: list[tuple[list[str], bytes]] = []
+        self._history_done: set[tuple[str, str]] = set()
+        self._registry: Registry | None = None
+        self._registry_size = (0, 0)
+        self.encoded_cache: dict[tuple[str, str, str], Any] = {}
+        self.large_hunt_id = ""
+        if large_hunt_rows > 0:
+            from velonb.emulator.world.plugins_fast import create_large_hunt
+
+            self.large_hunt_id = create_large_hunt(self, large_hunt_rows)
+
+    @classmethod
+    def empty(cls, **kw: Any) -> World:
+        """A deployment with no clients, flows or hunts (the artifact catalog is still there)."""
+        return cls(_empty=True, **kw)
+
+    # -- wiring -------------------------------------------------------------------------
+    def attach(self, filestore: FileStore, acl: Any = None) -> None:
+        """Write uploads into ``filestore`` from now on (and any written before)."""
+        with self.lock:
+            self.filestore = filestore
+            self.acl = acl
+            pending, self._pending_files = self._pending_files, []
+        for components, data in pending:
+            filestore.put(components, data)
+
+    @property
+    def registry(self) -> Registry:
+        """The VQL function/plugin tables with the world's plugins added."""
+        from velonb.emulator.vql.registry import DEFAULT_REGISTRY
+        from velonb.emulator.world.plugins import WORLD_REGISTRY
+
+        size = (len(DEFAULT_REGISTRY.functions), len(DEFAULT_REGISTRY.plugins))
+        if self._registry is None or self._registry_size != size:  # builtins added later
+            merged = DEFAULT_REGISTRY.copy()
+            merged.functions.update(WORLD_REGISTRY.functions)
+            merged.plugins.update(WORLD_REGISTRY.plugins)
+            self._registry, self._registry_size = merged, size
+        return self._registry
+
+    def fast_statement(self, statement: Any, scope: Any) -> Any:
+        """Pre-encoded result rows for a statement the fast path can serve, else None
+        (``streaming.QueryStream`` asks before running a statement)."""
+        if not self.large_hunt_id:
+            return None
+        from velonb.emulator.world.plugins_fast import fast_statement
+
+        return fast_statement(self, statement, scope)
+
+    def close(self) -> None:
+        """Stop the clock (pending completions never happen)."""
+        self.scheduler.close()
+
+    def current_time(self) -> dt.datetime:
+        """``now`` for generated content: the fixed time if one was given, else the clock."""
+        return self._fixed_now or dt.datetime.now(dt.UTC)
+
+    def new_id(self, prefix: str, when: float | None = None) -> str:
+        """A fresh, unique flow (``F.``) or hunt (``H.``) id (``when``: its time, default now)."""
+        with self.lock:
+            while True:
+                new = _id(prefix, self.rng, when)
+                if new not in self._ids:
+                    self._ids.add(new)
+                    return new
+
+    # -- clients ------------------------------------------------------------------------
+    def clients(self, org_id: str) -> list[Client]:
+        with self.lock:
+            return list(self._clients.get(_org(org_id), {}).values())
+
+    def client(self, org_id: str, client_id: str) -> Client | None:
+        with self.lock:
+            return self._clients.get(_org(org_id), {}).get(client_id)
+
+    def definition(self, name: str) -> ArtifactDefinition | None:
+        """The artifact named ``name`` ("Name/Source" resolves to Name, as the repository)."""
+        return self.catalog.get(name.split("/", 1)[0] if name.count("/") == 1 else name)
+
+    # -- flows --------------------------------------------------------------------------
+    def flows(self, org_id: str, client_id: str) -> list[F.Flow]:
+        """The client's flows, oldest first."""
+        self._ensure_history(_org(org_id), client_id)
+        with self.lock:
+            return list(self._flows.get((_org(org_id), client_id), {}).values())
+
+    def flow(self, org_id: str, client_id: str, flow_id: str) -> F.Flow | None:
+        self._ensure_history(_org(org_id), client_id)
+        with self.lock:
+            return self._flows.get((_org(org_id), client_id), {}).get(flow_id)
+
+    def launch(self, org_id: str, client_id: str, request: dict[str, Any],
+               params: dict[str, dict[str, str]], *, hunt_id: str = "",
+               delay: float = 0.0) -> F.Flow:
+        """Record a new collection (``request`` from ``flows.request_dict``) and set it going:
+        an online client picks it up after ``pickup_delay`` and finishes ``flow_delay`` later;
+        an offline one never does."""
+        org_id = _org(org_id)
+        flow = F.Flow(org_id, client_id, request["flow_id"], request, F.now_us(),
+                      hunt_id=hunt_id)
+        with self.lock:
+            self._flows.setdefault((org_id, client_id), {})[flow.session_id] = flow
+            client = self._clients.get(org_id, {}).get(client_id)
+        if client_id == "server" or (client is not None and client.online):
+            start = delay + self.pickup_delay
+            flow.timers.append(self.scheduler.call_later(start, lambda: self._pickup(flow)))
+            flow.timers.append(self.scheduler.call_later(
+                start + self.flow_delay, lambda: self._complete(flow, params)))
+        return flow
+
+    def wait_flow(self, flow: F.Flow, timeout: float = 10.0) -> bool:
+        """Block until ``flow`` finished (tests); False on timeout."""
+        return flow.done.wait(timeout)
+
+    def _pickup(self, flow: F.Flow) -> None:
+        with self.lock:
+            if flow.finished:
+                return
+            flow.inflight_time = int(time.time())
+            flow.state = F.IN_PROGRESS
+            client = self._clients.get(flow.org_id, {}).get(flow.client_id)
+            if client is not None:
+                client.in_flight_flows[flow.session_id] = int(time.time())
+            self._init_stats(flow, F.now_us())
+
+    def _init_stats(self, flow: F.Flow, now: int) -> None:
+        """One in-progress query status per (artifact, source) of the collection."""
+        names = [(a, n) for a in flow.artifacts
+                 for n in (self.catalog[a].result_names() if a in self.catalog else [a])]
+        flow.query_stats = [
+            F.QueryStat(a, n, i + 1, len(names), first_active=now, last_active=now)
+            for i, (a, n) in enumerate(names)]
+
+    def _collect(self, flow: F.Flow, artifact: str,
+                 params: dict[str, str]) -> CollectionOutput:
+        from velonb.emulator.world import results
+
+        now = self.current_time()
+        defn = self.definition(artifact)
+        if defn is None:
+            return CollectionOutput(error=f"Unknown artifact {artifact}")
+        if flow.client_id == "server":
+            return results.server_rows(defn, params, now=now)
+        client = self.client(flow.org_id, flow.client_id)
+        assert client is not None
+        return results.collect(client, defn, params, seed=self.seed, now=now)
+
+    def _complete(self, flow: F.Flow, params: dict[str, dict[str, str]]) -> None:
+        if flow.finished:
+            return
+        if not flow.query_stats:
+            self._pickup(flow)
+        outputs: list[tuple[str, CollectionOutput]] = []
+        for artifact in flow.artifacts:
+            try:
+                out = self._collect(flow, artifact, params.get(artifact, {}))
+            except Exception as err:  # a data bug becomes a failed collection, as on a client
+                out = CollectionOutput(error=f"{type(err).__name__}: {err}")
+            outputs.append((artifact, out))
+        end = F.now_us()
+        with self.lock:
+            if flow.finished:  # cancelled meanwhile
+                return
+            self._apply(flow, outputs, end)
+            client = self._clients.get(flow.org_id, {}).get(flow.client_id)
+            if client is not None:
+                client.in_flight_flows.pop(flow.session_id, None)
+            hunt = self._hunts.get(flow.org_id, {}).get(flow.hunt_id)
+            if hunt is not None:
+                _hunt_account(hunt, flow)
+        self.bus.publish(flow.org_id, "System.Flow.Completion", flow.completion_event(),
+                         client_id=flow.client_id)
+        flow.done.set()
+
+    def _apply(self, flow: F.Flow, outputs: list[tuple[str, CollectionOutput]],
+               end: int) -> None:
+        """Store a finished collection's results, uploads and stats (lock held)."""
+        by_artifact = dict(outputs)
+        flow.state = F.FINISHED
+        for stat in flow.query_stats:
+            out = by_artifact.get(stat.artifact, CollectionOutput())
+            rows = [dict(r) for r in out.results.get(stat.name, [])]
+            flow.results[stat.name] = rows
+            stat.result_rows = len(rows)
+            stat.last_active = end
+            stat.duration = max(end - stat.first_active, 1) * 1000 + 7919 * (len(rows) + 1)
+            first_of_artifact = stat.query_id == min(
+                s.query_id for s in flow.query_stats if s.artifact == stat.artifact)
+            if first_of_artifact:
+                stat.log_rows = len(out.logs) + 2
+                flow.logs.extend(out.logs)
+                for upload in out.uploads:
+                    record = self._store_upload(flow, upload.client_path, upload.accessor,
+                                                upload.data)
+                    stat.uploaded_files += 1
+                    stat.uploaded_bytes += record.size
+            if out.error:
+                stat.status = F.STATUS_GENERIC_ERROR
+                stat.error_message = out.error
+                if flow.state != F.ERROR:
+                    flow.state = F.ERROR
+                    flow.status = out.error
+            else:
+                stat.status = F.STATUS_OK
+
+    def _store_upload(self, flow: F.Flow, client_path: str, accessor: str,
+                      data: bytes) -> F.UploadRecord:
+        client_components = F.client_path_components(client_path)
+        components = ["clients", flow.client_id, "collections", flow.session_id, "uploads",
+                      accessor or "file", *client_components]
+        record = F.UploadRecord(time.time(), client_path, accessor or "file", components,
+                                client_components, len(data))
+        flow.uploads.append(record)
+        full = components if flow.org_id == ROOT_ORG else ["orgs", flow.org_id, *components]
+        if self.filestore is not None:
+            self.filestore.put(full, data)
+        else:
+            self._pending_files.append((full, data))
+        return record
+
+    def cancel_flow(self, org_id: str, client_id: str, flow_id: str, username: str) -> bool:
+        """``launcher.CancelFlow``: whatever its state, the flow becomes ERROR."""
+        flow = self.flow(org_id, client_id, flow_id)
+        if flow is None:
+            return False
+        with self.lock:
+            for token in flow.timers:
+                self.scheduler.cancel(token)
+            flow.state = F.ERROR
+            status = f"Cancelled by {username}"
+            flow.status = f"{status}: {flow.status}" if flow.status else status
+            client = self._clients.get(flow.org_id, {}).get(client_id)
+            if client is not None:
+                client.in_flight_flows.pop(flow_id, None)
+        flow.done.set()
+        return True
+
+    def _ensure_history(self, org_id: str, client_id: str) -> None:
+        """Materialise the client's enrolment interrogation (``last_interrogate_flow_id``)."""
+        key = (org_id, client_id)
+        if key in self._history_done:
+            return
+        with self.lock:
+            if key in self._history_done:
+                return
+            self._history_done.add(key)
+            client = self._clients.get(org_id, {}).get(client_id)
+            if client is None or not client.last_interrogate_flow_id:
+                return
+            fid = client.last_interrogate_flow_id
+            request = F.request_dict(creator="", client_id=client_id, flow_id=fid,
+                                     artifacts=["Generic.Client.Info"], specs=[])
+            flow = F.Flow(org_id, client_id, fid, request, client.first_seen_at * 1_000_000)
+            self._flows.setdefault(key, {})[fid] = flow
+        self._init_stats(flow, flow.create_time + 150_000)
+        self._complete_now(flow)
+        for stat in flow.query_stats:
+            stat.last_active = flow.create_time + 2_400_000
+            stat.duration = 2_250_000_000
+
+    def _complete_now(self, flow: F.Flow) -> None:
+        """Finish ``flow`` synchronously without publishing (history)."""
+        outputs = []
+        for artifact in flow.artifacts:
+            try:
+                outputs.append((artifact, self._collect(flow, artifact, {})))
+            except Exception as err:
+                outputs.append((artifact, CollectionOutput(error=str(err))))
+        with self.lock:
+            self._apply(flow, outputs, F.now_us())
+        flow.done.set()
+
+    # -- hunts --------------------------------------------------------------------------
+    def hunts(self, org_id: str) -> list[H.Hunt]:
+        with self.lock:
+            return list(self._hunts.get(_org(org_id), {}).values())
+
+    def hunt(self, org_id: str, hunt_id: str) -> H.Hunt | None:
+        with self.lock:
+            return self._hunts.get(_org(org_id), {}).get(hunt_id)
+
+    def add_hunt(self, hunt: H.Hunt, params: dict[str, dict[str, str]]) -> None:
+        """Store a new hunt; a RUNNING one schedules its clients now."""
+        with self.lock:
+            self._hunts.setdefault(hunt.org_id, {})[hunt.hunt_id] = hunt
+            hunt.params = params
+        self.bus.publish(hunt.org_id, "System.Hunt.Creation",
+                         {"Timestamp": int(time.time()), "Hunt": hunt.reflection()})
+        if hunt.state == H.RUNNING:
+            self._schedule_hunt(hunt)
+
+    def start_hunt(self, org_id: str, hunt_id: str) -> bool:
+        """Start a paused hunt (``hunt_update(state='run')`` / the GUI's start button)."""
+        hunt = self.hunt(org_id, hunt_id)
+        if hunt is None:
+            return False
+        with self.lock:
+            if hunt.state != H.PAUSED:
+                return hunt.state == H.RUNNING
+            hunt.state = H.RUNNING
+            hunt.start_time = F.now_us()
+        self._schedule_hunt(hunt)
+        return True
+
+    def _schedule_hunt(self, hunt: H.Hunt) -> None:
+        """Schedule every matching online client (offline ones never check in)."""
+        params = hunt.params
+        for client in self.clients(hunt.org_id):
+            with self.lock:
+                if not client.online or client.client_id in hunt.flows \
+                        or not hunt.matches(client):
+                    continue
+                if hunt.client_limit and hunt.scheduled >= hunt.client_limit:
+                    return
+                flow_id = H.hunt_flow_id(hunt.hunt_id)
+                hunt.flows[client.client_id] = flow_id
+                hunt.scheduled += 1
+                client.last_hunt_timestamp = hunt.create_time
+                delay = self.hunt_client_delay * (hunt.scheduled - 1)
+            request = {**hunt.start_request, "client_id": client.client_id,
+                       "flow_id": flow_id}
+            self.launch(hunt.org_id, client.client_id, request, params, hunt_id=hunt.hunt_id,
+                        delay=delay)
+
+    def hunt_flows(self, hunt: H.Hunt) -> Iterator[F.Flow]:
+        """The hunt's flows in scheduling order."""
+        with self.lock:
+            pairs = list(hunt.flows.items())
+        for client_id, flow_id in pairs:
+            flow = self.flow(hunt.org_id, client_id, flow_id)
+            if flow is not None:
+                yield flow
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Block until no completion is pending (tests)."""
+        deadline = time.monotonic() + timeout
+        while self.scheduler.pending():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def __repr__(self) -> str:
+        count = sum(len(c) for c in self._clients.values())
+        return f"World(seed={self.seed}, orgs={len(self.orgs)}, clients={count})"
+
+
+def _org(org_id: str) -> str:
+    return ROOT_ORG if org_id in ("", ROOT_ORG) else org_id
+
+
+def _hunt_account(hunt: H.Hunt, flow: F.Flow) -> None:
+    """Update a hunt's stats for one finished flow (hunt_dispatcher's flow completion)."""
+    rows = sum(s.result_rows for s in flow.query_stats)
+    hunt.finished += 1
+    if flow.state == F.ERROR:
+        hunt.with_errors += 1
+    elif rows:
+        hunt.with_results += 1
+    else:
+        hunt.without_results += 1
+    hunt.collected_rows += rows
+    hunt.uploaded_bytes += sum(s.uploaded_bytes for s in flow.query_stats)

@@ -1,0 +1,39 @@
+"""pyvelociraptor's own ``pyvelociraptor_fetch_flow_uploads`` downloads a FileFinder collection's
+uploads from the emulator byte for byte (it runs ``SELECT Upload.Components AS Components FROM
+uploads(flow_id=FlowId, client_id=ClientId)`` with env ClientId/FlowId, then VFSGetBuffer in
+1 MiB chunks until an empty buffer)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from wire_helpers import run_world_query
+
+pytestmark = pytest.mark.slow
+
+
+def test_fetch_flow_uploads_is_byte_exact(pyvelo_python, emulator, world, tmp_path):
+    config = emulator.write_api_client_config(tmp_path / "api.yaml", name="apiuser",
+                                              roles=("api",))
+    cid = next(c.client_id for c in world.clients("root") if c.hostname == "WKS-FIN-0057")
+    rows, logs = run_world_query(
+        world, f"SELECT collect_client(client_id='{cid}', artifacts='Windows.Search.FileFinder', "
+               "env=dict(Glob='C:/Windows/Prefetch/*.pf', Upload_File='Y')) AS C FROM scope()")
+    assert logs == []
+    flow = world.flow("root", cid, rows[0]["C"]["flow_id"])
+    assert world.wait_flow(flow) and len(flow.uploads) > 1
+    out = tmp_path / "out"
+    out.mkdir()
+    cli = pyvelo_python.parent / "pyvelociraptor_fetch_flow_uploads"
+    run = subprocess.run([str(cli), "--config", str(config), "--output", str(out) + "/",
+                          cid, flow.session_id], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("Fetching file") == len(flow.uploads)
+    fetched = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert emulator.filestore is not None
+    expected = {record.components[-1]: emulator.filestore.get(record.components)
+                for record in flow.uploads}
+    assert fetched == expected
+    assert all(len(data) == record.size for record in flow.uploads
+               for data in [fetched[record.components[-1]]])

@@ -1,0 +1,153 @@
+"""Hunts: the record the world keeps and the two ways the server renders it.
+
+* ``hunts()`` rows: ``json.ConvertProtoToOrderedDict(api_proto.Hunt)`` - every field in
+  declaration order (``api/proto/hunts.proto``), enums as names, unset messages as default dicts;
+* ``hunt().Request``: the ``*api_proto.Hunt`` itself in a row, encoded by reflection - omitempty,
+  enums as integers, the ``union_field`` oneof as ``UnionField: {Labels|Os: ...}`` (golden output
+  ``artifacts/testdata/server/testcases/hunts.out.yaml``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from velonb.emulator.world.flows import omitempty
+from velonb.emulator.world.model import Client
+
+__all__ = ["HUNT_STATES", "OS_CODES", "Hunt", "hunt_flow_id"]
+
+HUNT_STATES = {0: "UNSET", 1: "PAUSED", 2: "RUNNING", 3: "STOPPED", 4: "ARCHIVED", 5: "DELETED"}
+PAUSED, RUNNING, STOPPED = 1, 2, 3
+OS_CODES = {"windows": 1, "linux": 2, "darwin": 3}  # HuntOsCondition.OS (OSX = 3)
+_OS_NAMES = {0: "ALL", 1: "WINDOWS", 2: "LINUX", 3: "OSX"}
+
+
+def hunt_flow_id(hunt_id: str) -> str:
+    """``utils.CreateFlowIdFromHuntId``: every client's flow of H.X is F.X.H."""
+    _, _, suffix = hunt_id.partition(".")
+    return f"F.{suffix}.H" if suffix else f"F.{hunt_id}"
+
+
+@dataclass
+class Hunt:
+    """A hunt in one org."""
+
+    org_id: str
+    hunt_id: str
+    creator: str
+    description: str
+    start_request: dict[str, Any]  # ConvertProtoToOrderedDict form of ArtifactCollectorArgs
+    create_time: int  # µs
+    expires: int  # µs
+    state: int
+    start_time: int = 0
+    tags: list[str] = field(default_factory=list)
+    include_labels: list[str] = field(default_factory=list)
+    exclude_labels: list[str] = field(default_factory=list)
+    os: str = ""  # "", "windows", "linux", "darwin"
+    artifact_sources: list[str] = field(default_factory=list)
+    org_ids: list[str] = field(default_factory=list)
+    client_limit: int = 0
+    params: dict[str, dict[str, str]] = field(default_factory=dict)  # artifact -> parameters
+    # client_id -> flow id, in scheduling order
+    flows: dict[str, str] = field(default_factory=dict)
+    scheduled: int = 0
+    with_results: int = 0
+    without_results: int = 0
+    with_errors: int = 0
+    finished: int = 0
+    collected_rows: int = 0
+    uploaded_bytes: int = 0
+
+    @property
+    def artifacts(self) -> list[str]:
+        return list(self.start_request.get("artifacts", []))
+
+    def matches(self, client: Client) -> bool:
+        """The hunt's condition (hunt_manager: OS, or any include label; minus excluded)."""
+        labels = {label.lower() for label in client.labels}
+        if self.os:
+            if client.system != self.os:
+                return False
+        elif self.include_labels and not labels & {x.lower() for x in self.include_labels}:
+            return False
+        return not (self.exclude_labels and labels & {x.lower() for x in self.exclude_labels})
+
+    # -- renderings ---------------------------------------------------------------------
+    def _condition(self) -> dict[str, Any]:
+        return {
+            "excluded_labels": {"label": list(self.exclude_labels)},
+            "labels": {"label": [] if self.os else list(self.include_labels)},
+            "os": {"os": _OS_NAMES[OS_CODES.get(self.os, 0)]},
+        }
+
+    def _stats(self) -> dict[str, Any]:
+        return {
+            "total_clients_scheduled": self.scheduled,
+            "total_clients_with_results": self.with_results,
+            "total_clients_without_results": self.without_results,
+            "total_clients_with_errors": self.with_errors,
+            "total_uploaded_bytes": self.uploaded_bytes,
+            "total_collected_rows": self.collected_rows,
+            "total_finished_clients": self.finished,
+            "stopped": self.state == STOPPED,
+            "available_downloads": {"files": []},
+            "last_client_table_scan": 0,
+        }
+
+    def row(self) -> dict[str, Any]:
+        """The ``hunts()`` row."""
+        request = dict(self.start_request)
+        request["artifacts"] = list(request["artifacts"])
+        return {
+            "hunt_id": self.hunt_id,
+            "version": 0,
+            "create_time": self.create_time,
+            "creator": self.creator,
+            "start_time": self.start_time,
+            "expires": self.expires,
+            "hunt_description": self.description,
+            "tags": list(self.tags),
+            "start_request": request,
+            "condition": self._condition(),
+            "client_limit": self.client_limit,
+            "stats": self._stats(),
+            "artifacts": self.artifacts,
+            "artifact_sources": list(self.artifact_sources),
+            "state": HUNT_STATES[self.state],
+            "org_ids": list(self.org_ids),
+        }
+
+    def reflection(self) -> dict[str, Any]:
+        """``hunt().Request``: the Hunt proto by reflection (omitempty, integer enums)."""
+        out: dict[str, Any] = {
+            "hunt_id": self.hunt_id,
+            "create_time": self.create_time,
+            "creator": self.creator,
+            "start_time": self.start_time,
+            "expires": self.expires,
+            "hunt_description": self.description,
+            "tags": list(self.tags),
+            "start_request": omitempty(self.start_request),
+        }
+        out = omitempty(out)
+        condition: dict[str, Any] = {}
+        if self.exclude_labels:
+            condition["excluded_labels"] = {"label": list(self.exclude_labels)}
+        if self.os:
+            condition["UnionField"] = {"Os": {"os": OS_CODES[self.os]}}
+        elif self.include_labels:
+            condition["UnionField"] = {"Labels": {"label": list(self.include_labels)}}
+        if condition:
+            out["condition"] = condition
+        stats = omitempty({k: v for k, v in self._stats().items()
+                           if k != "available_downloads"})
+        out["stats"] = stats
+        out["artifacts"] = self.artifacts
+        if self.artifact_sources:
+            out["artifact_sources"] = list(self.artifact_sources)
+        out["state"] = self.state
+        if self.org_ids:
+            out["org_ids"] = list(self.org_ids)
+        return out

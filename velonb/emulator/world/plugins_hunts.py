@@ -1,0 +1,209 @@
+"""The world's VQL plugins and functions, part 3: hunts.
+
+``hunt`` (vql/server/hunts/create.go + hunt_dispatcher.CreateHunt), ``hunts``, ``hunt_results``
+and ``hunt_flows`` (vql/server/hunts/hunts.go).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from velonb.emulator.vql.functions import time_from_any
+from velonb.emulator.vql.registry import Arg, Lazy, VQLCallError, function, plugin
+from velonb.emulator.vql.scope import Scope
+from velonb.emulator.world import flows as F
+from velonb.emulator.world import hunts as H
+from velonb.emulator.world.plugins import WORLD_REGISTRY, world_of
+from velonb.emulator.world.plugins_flows import _dict_arg, _has, _perms, spec_parameters
+
+_R = WORLD_REGISTRY
+DEFAULT_EXPIRY = 7 * 24 * 3600  # hunt_dispatcher: Defaults.HuntExpiryHours or a week
+
+
+@plugin("hunts", Arg("hunt_id", "str"), Arg("summary", "bool"), permissions=("READ_RESULTS",),
+        registry=_R)
+def hunts_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Retrieve the list of hunts."""
+    world = world_of(scope)
+    if args.get("hunt_id"):
+        hunt = world.hunt(scope.org_id, args["hunt_id"])
+        if hunt is not None:
+            yield hunt.row()
+        return
+    for hunt in world.hunts(scope.org_id):
+        yield hunt.row()
+
+
+def _expiry(scope: Scope, value: Any) -> int:
+    """Expiry in µs from any time value; must be in the future."""
+    if isinstance(value, Lazy):
+        value = value.reduce()
+    if value is None:
+        return int((time.time() + DEFAULT_EXPIRY) * 1_000_000)
+    when = time_from_any(scope, value)
+    if when is None:
+        raise VQLCallError(f"expiry time invalid: {value}")
+    if when < dt.datetime.now(dt.UTC):
+        raise VQLCallError(f"expiry time {F.go_time_string(when.timestamp())} in the past")
+    return int(when.timestamp() * 1_000_000)
+
+
+@function("hunt", Arg("description", "str"), Arg("tags", "list_str"),
+          Arg("artifacts", "list_str", required=True), Arg("expires", "lazy"), Arg("spec"),
+          Arg("timeout", "int"), Arg("ops_per_sec", "float"), Arg("cpu_limit", "float"),
+          Arg("iops_limit", "float"), Arg("max_rows", "int"), Arg("max_bytes", "int"),
+          Arg("pause", "bool"), Arg("include_labels", "list_str"),
+          Arg("exclude_labels", "list_str"), Arg("os", "str"), Arg("org_id", "list_str"),
+          permissions=("START_HUNT",), registry=_R)
+def hunt_function(scope: Scope, args: dict[str, Any]) -> object:
+    """Launch an artifact collection against a client."""
+    world = world_of(scope)
+    expires = _expiry(scope, args.get("expires"))
+    org_ids = args.get("org_id") or []
+    if org_ids:
+        if not scope.has_permission("ORG_ADMIN"):
+            raise VQLCallError("PermissionDenied: Permission denied: [ORG_ADMIN]")
+    else:
+        org_ids = [scope.org_id or "root"]
+    artifacts = list(args["artifacts"])
+    specs = spec_parameters(scope, world, _dict_arg(args.get("spec")), None)
+    os_name = args.get("os", "")
+    include = list(args.get("include_labels") or [])
+    exclude = list(args.get("exclude_labels") or [])
+    if include and os_name:
+        scope.log("hunt: Both OS and label conditions set, ignoring include label conditions")
+    if os_name and os_name not in H.OS_CODES:
+        raise VQLCallError(f"OS condition invalid {os_name} (should be linux, windows, darwin)")
+    if os_name:  # create.go replaces the whole condition: labels are dropped
+        include, exclude = [], []
+    hunt_id = ""
+    result: dict[str, Any] | None = None
+    for org_id in org_ids:
+        if org_id not in world.orgs and org_id != "root":
+            scope.log("hunt: Org not found")
+            continue
+        perms = _perms(scope, org_id)
+        if not _has(scope, perms, "START_HUNT"):
+            scope.log("hunt: PermissionDenied: Permission denied: [START_HUNT]")
+            continue
+        try:
+            made = _create(scope, org_id, hunt_id, artifacts, specs, args, expires, include,
+                           exclude, os_name, org_ids)
+        except VQLCallError as err:
+            scope.log(f"hunt: {err}")
+            continue
+        hunt_id = made["HuntId"]
+        result = result or made
+    return result
+
+
+def _create(scope: Scope, org_id: str, hunt_id: str, artifacts: list[str],
+            specs: list[tuple[str, list[tuple[str, str]]]], args: dict[str, Any],
+            expires: int, include: list[str], exclude: list[str], os_name: str,
+            org_ids: list[str]) -> dict[str, Any]:
+    """``hunt_dispatcher.CreateHunt`` in one org; returns hunt()'s value (the hunt as created,
+    before any client was scheduled)."""
+    world = world_of(scope)
+    if not artifacts:
+        raise VQLCallError("No artifacts to collect.")
+    sources: list[str] = []
+    for name in artifacts:
+        defn = world.definition(name)
+        if defn is None:
+            raise VQLCallError(f"Unknown artifact {name}")
+        sources += [f"{name}/{s.name}" if s.name else name for s in defn.sources]
+    hunt_id = hunt_id or world.new_id("H.")
+    created = F.now_us()
+    if expires < created:
+        raise VQLCallError("Hunt expiry is in the past!")
+    request = F.request_dict(
+        creator=scope.principal, client_id="", flow_id=H.hunt_flow_id(hunt_id),
+        artifacts=artifacts, specs=specs, cpu_limit=args.get("cpu_limit", 0),
+        iops_limit=args.get("iops_limit", 0), timeout=args.get("timeout", 0),
+        max_rows=args.get("max_rows", 0), max_upload_bytes=args.get("max_bytes", 0),
+        ops_per_second=args.get("ops_per_sec", 0))
+    paused = bool(args.get("pause"))
+    hunt = H.Hunt(
+        org_id=org_id, hunt_id=hunt_id, creator=scope.principal,
+        description=args.get("description", ""), start_request=request, create_time=created,
+        expires=expires, state=H.PAUSED if paused else H.RUNNING,
+        start_time=0 if paused else created, tags=list(args.get("tags") or []),
+        include_labels=include, exclude_labels=exclude, os=os_name,
+        artifact_sources=sources, org_ids=list(org_ids) if org_id == "root" else [])
+    created_row = {"HuntId": hunt_id, "Request": hunt.reflection()}
+    world.add_hunt(hunt, {name: dict(p) for name, p in specs})
+    return created_row
+
+
+def hunt_results_rows(scope: Scope, hunt_id: str, artifact: str, source: str,
+                      orgs: list[str] | None) -> Iterator[dict[str, Any]]:
+    """The body of ``hunt_results`` (also ``source(hunt_id=...)``)."""
+    world = world_of(scope)
+    hunt = world.hunt(scope.org_id, hunt_id)
+    if hunt is None:
+        scope.log("hunt_results: Hunt not found")
+        return
+    available: list[str] = []
+    for name in hunt.artifacts:
+        defn = world.definition(name)
+        if defn is not None:
+            available += [f"{defn.name}/{s.name}" if s.name else defn.name
+                          for s in defn.sources]
+    if not available:
+        scope.log("hunt_results: not artifacts available")
+        return
+    if not artifact:
+        artifact = available[0]
+    elif source:
+        artifact += "/" + source
+    if artifact not in available:
+        scope.log(f"hunt_results: artifact {artifact} not available in hunt. Available "
+                  f"artifacts are {', '.join(available)}")
+        return
+    # hunts.go appends the source a second time: "A/S/S" names no known artifact, no rows.
+    name = artifact + ("/" + source if source else "")
+    if name.count("/") > 1:
+        return
+    for org_id in orgs or [scope.org_id or "root"]:
+        org_hunt = world.hunt(org_id, hunt_id)
+        if org_hunt is None or not _has(scope, _perms(scope, org_id), "READ_RESULTS"):
+            continue
+        for flow in world.hunt_flows(org_hunt):
+            client = world.client(org_id, flow.client_id)
+            fqdn = client.fqdn if client is not None else ""
+            for row in flow.result_rows(name):
+                if scope.cancelled:
+                    return
+                row["FlowId"] = flow.session_id
+                row["ClientId"] = flow.client_id
+                row["_OrgId"] = org_id
+                row["Fqdn"] = fqdn
+                yield row
+
+
+@plugin("hunt_results", Arg("artifact", "str"), Arg("source", "str"),
+        Arg("hunt_id", "str", required=True), Arg("brief", "bool"), Arg("orgs", "list_str"),
+        permissions=("READ_RESULTS",), registry=_R)
+def hunt_results(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Retrieve the results of a hunt."""
+    yield from hunt_results_rows(scope, args["hunt_id"], args.get("artifact", ""),
+                                 args.get("source", ""), args.get("orgs"))
+
+
+@plugin("hunt_flows", Arg("hunt_id", "str", required=True), Arg("start_row", "int"),
+        Arg("limit", "int"), Arg("basic_info", "bool"), permissions=("READ_RESULTS",),
+        registry=_R)
+def hunt_flows(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Retrieve the flows launched by a hunt (``limit`` is accepted and ignored, as real)."""
+    world = world_of(scope)
+    hunt = world.hunt(scope.org_id, args["hunt_id"])
+    if hunt is None:
+        return
+    for index, flow in enumerate(world.hunt_flows(hunt)):
+        if index < args.get("start_row", 0):
+            continue
+        yield {"HuntId": args["hunt_id"], "ClientId": flow.client_id,
+               "FlowId": flow.session_id, "Flow": flow.row()}
