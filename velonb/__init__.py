@@ -10,18 +10,23 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from velonb.cache import Cache, offline
+    from velonb.cache_run import replay
     from velonb.config import ApiClientConfig, load_config
     from velonb.errors import VelonbError
     from velonb.query import Connection, QueryResult, connect
 
 __all__ = [
     "ApiClientConfig",
+    "Cache",
     "Connection",
     "QueryResult",
     "VelonbError",
     "__version__",
     "connect",
     "load_config",
+    "offline",
+    "replay",
 ]
 
 _LAZY = {
@@ -31,6 +36,9 @@ _LAZY = {
     "QueryResult": "velonb.query",
     "connect": "velonb.query",
     "VelonbError": "velonb.errors",
+    "Cache": "velonb.cache",
+    "offline": "velonb.cache",
+    "replay": "velonb.cache_run",
 }
 
 

@@ -10,7 +10,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from velonb.emulator import Emulator
@@ -125,7 +125,71 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
     _world_options(demo)
     demo.set_defaults(handler=_cmd_demo)
+    _cache_commands(commands)
     return parser
+
+
+def _cmd_cache(args: argparse.Namespace, out: TextIO) -> int:
+    from velonb.cache import Cache
+
+    cache = Cache(args.dir)
+    if args.action == "ls":
+        entries = cache.ls()
+        for entry in entries:
+            print(entry.line(), file=out)
+        print(f"{len(entries)} entries, {cache.size / 1e6:.2f} MB in {cache.path}", file=out)
+    elif args.action == "info":
+        import json
+
+        entry = cache.info(args.key)
+        shown = {k: v for k, v in entry.meta.items() if k != "logs"}
+        shown["logs"] = len(entry.meta.get("logs", []))
+        print(json.dumps(shown, indent=1, ensure_ascii=False), file=out)
+        print(f"files: {', '.join(str(p) for p in [entry.sidecar, *entry.files])}", file=out)
+    else:
+        removed = cache.clear(older_than=args.older_than)
+        print(f"removed {removed} entries from {cache.path}", file=out)
+    return 0
+
+
+def _cmd_pack(args: argparse.Namespace, out: TextIO) -> int:
+    from velonb.pack import pack
+
+    print(f"packed {pack(args.notebook, args.output, cache_dir=args.cache_dir)}", file=out)
+    return 0
+
+
+def _cmd_unpack(args: argparse.Namespace, out: TextIO) -> int:
+    from velonb.pack import unpack
+
+    report = unpack(args.archive, args.directory)
+    print(f"unpacked {report.notebook} with {len(report.entries)} cache entries; open it "
+          "there and run all cells: they replay offline from .velonb-cache/", file=out)
+    return 0
+
+
+def _cache_commands(commands: Any) -> None:
+    cache = commands.add_parser("cache", help="list, inspect or clear the result cache")
+    cache.add_argument("--dir", help="cache directory (default: $VELONB_CACHE_DIR, "
+                       "./.velonb-cache, else the user cache directory)")
+    actions = cache.add_subparsers(dest="action", required=True, metavar="ACTION")
+    actions.add_parser("ls", help="list entries, oldest first")
+    info = actions.add_parser("info", help="show one entry's sidecar")
+    info.add_argument("key", help="the key or a unique prefix of it (see cache ls)")
+    clear = actions.add_parser("clear", help="remove entries")
+    clear.add_argument("--older-than", metavar="AGE", help="only entries older than AGE (7d)")
+    cache.set_defaults(handler=_cmd_cache)
+
+    pack = commands.add_parser("pack", help="zip a notebook with the cache entries it used")
+    pack.add_argument("notebook")
+    pack.add_argument("-o", "--output", required=True, help="the case zip to write")
+    pack.add_argument("--cache-dir", help="where the entries are (default: as the kernel)")
+    pack.set_defaults(handler=_cmd_pack)
+
+    unpack = commands.add_parser("unpack", help="lay out a case zip for offline replay")
+    unpack.add_argument("archive")
+    unpack.add_argument("directory")
+    unpack.set_defaults(handler=_cmd_unpack)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -133,6 +197,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "emulator" and not args.role:
         args.role = ["administrator"]
+    if args.command in ("cache", "pack", "unpack"):
+        from velonb.errors import VelonbError
+
+        try:
+            return int(args.handler(args, out or sys.stdout))
+        except VelonbError as err:
+            print(f"velonb {args.command}: {err}", file=sys.stderr)
+            return 1
     return int(args.handler(args, out or sys.stdout))
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import pandas as pd
 
+    from velonb.cache import CacheStatus
     from velonb.magic_args import Template
     from velonb.query import LogLine, Progress
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 PROGRESS_DELAY_S = 0.3
 PROGRESS_EVERY_S = 0.2
 _STYLE = "font-family:monospace;font-size:90%;"
+#: Output mime type recording which cache entries a cell used (read by ``velonb pack``).
+CACHE_MIME = "application/vnd.velonb.cache+json"
 
 
 class _Rich:
@@ -154,6 +157,7 @@ class Summary(_Rich):
     warnings: int = 0
     streamed: bool = False
     notes: list[str] = field(default_factory=list)
+    cache: CacheStatus | None = None
 
     def text(self) -> str:
         shapes = [f"{len(f):,} rows x {len(f.columns)} columns" for f in self.frames]
@@ -179,11 +183,35 @@ class Summary(_Rich):
         if self.dest:
             parts.append(f"→ {self.dest}" + (" (last statement; all: _vql_result.frames)"
                                              if len(self.frames) > 1 else ""))
-        return " · ".join(parts + self.notes)
+        note = self.cache.note() if self.cache is not None else ""
+        return " · ".join(parts + ([note] if note else []) + self.notes)
 
     def html(self) -> str:
         color = "#a40" if self.errors or self.truncated else "#264"
         return Line(self.text(), color).html()
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        bundle: dict[str, Any] = {"text/plain": self.text(), "text/html": self.html()}
+        record = cache_record(self.cache)
+        if record:
+            bundle[CACHE_MIME] = record
+        return bundle
+
+
+def cache_record(status: CacheStatus | None) -> dict[str, Any] | None:
+    """The cache entry a cell used, as JSON kept in the cell's output (for ``velonb pack``)."""
+    if status is None or not status.ref:
+        return None
+    return {"entries": [status.ref], "source": status.source}
+
+
+def record_cache_use(status: CacheStatus | None) -> None:
+    """Record the cache entry of a cell that shows nothing else (--quiet): an invisible output."""
+    record = cache_record(status)
+    if record:
+        from IPython.display import display
+
+        display({CACHE_MIME: record}, raw=True)
 
 
 _PERMISSION = re.compile(r"Permission denied: \[([A-Z_]+)\]")

@@ -139,3 +139,22 @@ class ConfigWarning(UserWarning):
 
 class ParameterError(VelonbError):
     """A query parameter has an invalid name or a type that cannot be bound."""
+
+
+# --- cache ---------------------------------------------------------------------------------------
+
+
+class CacheError(VelonbError):
+    """The result cache could not store or read an entry (damaged file, unsupported column)."""
+
+
+class CacheMiss(CacheError):
+    """Offline, and the cache holds no result for this query. ``vql`` names the query."""
+
+    def __init__(self, message: str, *, vql: str = "", hint: str | None = None) -> None:
+        self.vql = vql
+        super().__init__(message, hint=hint)
+
+
+class CacheWarning(UserWarning):
+    """The cache was skipped (disk full, damaged entry, unbounded event query); the query ran."""

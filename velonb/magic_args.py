@@ -52,6 +52,33 @@ def _key_value(text: str) -> tuple[str, str]:
     return key, value
 
 
+_CACHE_WORD = re.compile(r"^(on|off|\d+(\.\d+)?\s*(s|m|min|h|d|w))$", re.IGNORECASE)
+
+
+def _cache_value(text: str) -> str:
+    if not _CACHE_WORD.match(text.strip()):
+        raise ValueError(text)
+    return text.strip().lower()
+
+
+def _cache_policy(text: str) -> str:
+    """A session cache policy: off, on/use, refresh, replay, or a TTL such as 2h."""
+    lowered = text.strip().lower()
+    if lowered in ("off", "on", "use", "refresh", "replay") or _CACHE_WORD.match(lowered):
+        return lowered
+    raise ValueError(text)
+
+
+def _size(text: str) -> str:
+    from velonb.cache import parse_size
+
+    parse_size(text)
+    return text.strip()
+
+
+_cache_value.__name__ = "TTL (e.g. 2h, 7d), on or off"
+_cache_policy.__name__ = "off, on, refresh, replay or a TTL such as 2h"
+_size.__name__ = "size such as 500MB or 5GB (none: no cap)"
 _positive_int.__name__ = "positive integer"
 _positive_float.__name__ = "positive number"
 _key_value.__name__ = "KEY=VALUE"
@@ -70,6 +97,10 @@ VQL_OPTIONS: list[tuple[str, str | None, Any, str]] = [
      "event query: a live table of the latest rows until --duration, --max-rows or interrupt"),
     ("--duration", "SECONDS", _positive_float, "with --stream: stop after this many seconds"),
     ("--keep", "N", _positive_int, "with --stream: rows shown in the live table (stream_rows)"),
+    ("--cache", "[TTL]", _cache_value,
+     "use the Parquet cache: replay a cached result younger than TTL (2h, 7d; none: any age), "
+     "else run and store it; --cache off skips the session default"),
+    ("--refresh", None, None, "run on the server even if cached, and store the new result"),
     ("--quiet", None, None, "no progress, summary or log panel (errors still show)"),
     ("--dry-run", None, None, "show the exact request (VQL, env, typed parameters); send nothing"),
     ("--debug", None, None, "show full Python tracebacks for errors"),
@@ -93,6 +124,8 @@ class VqlArgs:
     stream: bool = False
     duration: float | None = None
     keep: int | None = None
+    cache: str | None = None
+    refresh: bool = False
     quiet: bool = False
     dry_run: bool = False
     debug: bool = False
@@ -122,6 +155,9 @@ def _vql_parser(cell: bool) -> _Parser:
         dest = flag[2:].replace("-", "_")
         if metavar is None:
             parser.add_argument(flag, dest=dest, action="store_true")
+        elif flag == "--cache":
+            parser.add_argument(flag, dest=dest, type=kind, nargs="?", const="on",
+                                metavar=metavar)
         elif flag == "--env":
             parser.add_argument(flag, dest=dest, type=kind, action="append", default=[])
         else:
@@ -175,6 +211,11 @@ def _leading_options(line: str) -> tuple[list[str], str]:
             return words, line[end:].lstrip()
         words.append(word)
         pos = end
+        if word == "--cache" and not expect_value:  # an optional value: only a TTL/on/off
+            nxt = line[pos:].lstrip()
+            token = _read_token(nxt, 0)[0] if nxt else ""
+            expect_value = bool(_CACHE_WORD.match(token))
+            continue
         expect_value = not expect_value and "=" not in word and word in _VALUE_OPTIONS
 
 
@@ -190,6 +231,9 @@ def parse_vql_line(line: str, *, cell: bool) -> VqlArgs:
             )
     else:
         words, rest = _leading_options(line)
+    words = [f"{w}=on" if w == "--cache" and (i + 1 == len(words)
+                                               or not _CACHE_WORD.match(words[i + 1])) else w
+             for i, w in enumerate(words)]
     namespace = _vql_parser(cell).parse_args(words)
     values = vars(namespace)
     env = dict(values.pop("env"))
@@ -235,7 +279,10 @@ SETTING_TYPES: dict[str, Any] = {
     "strict": _boolean,
     "debug": _boolean,
     "progress": str,
-    "cache": str,
+    "cache": _cache_policy,
+    "offline": _boolean,
+    "cache_dir": str,
+    "cache_max_size": _size,
 }
 
 CONFIG_OPTIONS: list[tuple[str, str | None, Any, str]] = [
@@ -249,7 +296,12 @@ CONFIG_OPTIONS: list[tuple[str, str | None, Any, str]] = [
     ("--debug", None, None, "show full tracebacks"),
     ("--no-debug", None, None, "short error messages (default)"),
     ("--progress", "MODE", str, "auto, notebook, terminal or off"),
-    ("--cache", "POLICY", str, "off/use/refresh/replay (validated; the cache lands later)"),
+    ("--cache", "POLICY", _cache_policy,
+     "result cache of every cell: off, on (no expiry), a TTL such as 2h, refresh, replay"),
+    ("--offline", None, None, "answer every query from the cache; never connect"),
+    ("--online", None, None, "leave offline mode (also for unpacked cases)"),
+    ("--cache-dir", "DIR", str, "the cache directory of this session (e.g. a per-notebook one)"),
+    ("--cache-max-size", "SIZE", _size, "size cap of the cache; oldest entries go first"),
 ]
 
 
@@ -285,7 +337,12 @@ def parse_config_line(line: str) -> ConfigArgs:
             raise MagicArgumentError(f"%vql_config: --{flag} and --no-{flag} contradict")
         if getattr(namespace, flag) or getattr(namespace, f"no_{flag}"):
             out.settings[flag] = bool(getattr(namespace, flag))
-    for name in ("timeout", "max_rows", "display_rows", "stream_rows", "progress", "cache"):
+    if namespace.offline and namespace.online:
+        raise MagicArgumentError("%vql_config: --offline and --online contradict")
+    if namespace.offline or namespace.online:
+        out.settings["offline"] = bool(namespace.offline)
+    for name in ("timeout", "max_rows", "display_rows", "stream_rows", "progress", "cache",
+                 "cache_dir", "cache_max_size"):
         if getattr(namespace, name) is not None:
             out.settings[name] = getattr(namespace, name)
     if "--timeout" in line and namespace.timeout is None:

@@ -36,6 +36,7 @@ from velonb.settings import Velonb
 if TYPE_CHECKING:
     import pandas as pd
 
+    from velonb.cache import Cache, Policy
     from velonb.query import Connection, Progress, QueryResult
 
 RESULT_VAR = "_vql_result"
@@ -71,6 +72,12 @@ _vql_partial (with --stream also in DEST) and the cell fails, so Run-All stops t
 timeout does the same. Server ERROR lines are shown in a log panel under the summary (or fail
 the cell with --strict). Errors are short messages; --debug shows the full traceback.
 
+Cache: --cache [TTL] replays a cached result (Parquet + JSON sidecar, see velonb.cache) when
+one younger than TTL exists, else runs the query and stores it; --refresh always runs and
+stores. %vql_config --cache 2h makes that the session default, %vql_config --offline (or
+VELONB_OFFLINE=1, or a case unpacked with `velonb unpack`) answers every cell from the cache
+without connecting. The summary says when a result came from the cache, and how old it is.
+
 Session defaults: %vql_config (see %vql_config?) or %config Velonb.<setting> = value.
 
 Options:
@@ -96,10 +103,14 @@ CONFIG_HELP = """Connect, set session defaults, or show the connection and setti
     %vql_config timeout=600 display_rows=30      the same as NAME=VALUE
 
 Settings are also traitlets: %config Velonb.timeout = 600 (%config Velonb lists them).
+    %vql_config --cache 2h                cache every cell's result for 2 hours (on: forever)
+    %vql_config --offline                 replay every cell from the cache; never connect
+    %vql_config --cache-dir .velonb-cache a per-notebook cache directory
+
 Settings: timeout, max_rows, display_rows, stream_rows, strict, debug, progress
-(auto/notebook/terminal/off) and cache (off/use/refresh/replay: a placeholder, validated now;
-caching arrives with the cache issue). Without any %vql_config the first %%vql connects by
-discovery (velonb.connect(): $VELONB_API_CONFIG, ... ~/.pyvelociraptorrc).
+(auto/notebook/terminal/off), cache (off/on/TTL/refresh/replay), offline, cache_dir and
+cache_max_size. Without any %vql_config the first %%vql connects by discovery
+(velonb.connect(): $VELONB_API_CONFIG, ... ~/.pyvelociraptorrc).
 """
 
 
@@ -155,6 +166,41 @@ class VelonbMagics(Magics):
             self.connection.close()
         self.connection = None
         self._restore_display_rows()
+        from velonb.cache import set_cache_dir, set_offline
+
+        if self.settings.offline is not None:
+            set_offline(None)
+        if self.settings.cache_dir is not None:
+            set_cache_dir(None)
+
+    # -- cache -----------------------------------------------------------------------------------
+
+    def _offline(self) -> bool:
+        from velonb.cache import is_offline
+
+        return is_offline() or self.settings.cache == "replay"
+
+    def _policy(self, args: VqlArgs) -> Policy | None:
+        from velonb.cache import Policy
+
+        setting = self.settings.cache
+        if setting in ("replay",):
+            setting = "on"
+        return Policy.from_args(args.cache if args.cache is not None else setting, args.refresh)
+
+    def _cache(self) -> Cache:
+        from velonb.cache import Cache
+
+        return Cache(max_bytes=self.settings.cache_max_size)
+
+    def _session(self, offline: bool) -> Connection | None:
+        """The connection; offline, only if a config is at hand (it is never used to connect)."""
+        if not offline:
+            return self.connect()
+        try:
+            return self.connect()
+        except VelonbError:
+            return None
 
     def _store(self, name: str, value: Any) -> None:
         self.ip.user_ns[name] = value
@@ -195,11 +241,13 @@ class VelonbMagics(Magics):
         from velonb.params import bind
 
         bindings = bind(env)  # unsupported types fail here, before connecting
-        conn = self.connect()
+        offline = self._offline()
+        conn = self.connect() if args.dry_run else self._session(offline)
         org = args.org if args.org is not None else self.org
         timeout = args.timeout or self.settings.timeout
         max_rows = args.max_rows or self.settings.max_rows
         if args.dry_run:
+            assert conn is not None
             request = conn.build_request(template.text, env=env, org_id=org, timeout=timeout)
             self._store(REQUEST_VAR, request)
             show_request = show.DryRun(request, bindings.describe(), template.params)
@@ -207,16 +255,24 @@ class VelonbMagics(Magics):
 
             display(show_request)
             return None
+        assert conn is not None or offline
         if args.stream:
             return self._run_stream(args, conn, template, env, org, timeout, max_rows)
         reporter = show.ProgressReporter(self.shell, "off" if args.quiet else
                                          self.settings.progress)
+        strict = args.strict or self.settings.strict
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), self._offline_scope(offline):
                 warnings.simplefilter("ignore", VQLWarning)  # shown in the log panel instead
-                result = conn.execute(template.text, env=env, org_id=org, timeout=timeout,
-                                      max_rows=max_rows, strict=args.strict or self.settings.strict,
-                                      progress=reporter)
+                if conn is None:
+                    from velonb.cache_run import replay
+
+                    result = replay(template.text, env=env, org_id=org, max_rows=max_rows,
+                                    strict=strict, cache=self._cache())
+                else:
+                    result = conn.execute(template.text, env=env, org_id=org, timeout=timeout,
+                                          max_rows=max_rows, strict=strict, progress=reporter,
+                                          cache=self._policy(args), cache_dir=self._cache())
         except VelonbError as err:
             partial = err.result if isinstance(err, QueryError) else None
             reporter.finish(show.Line(f"⏹ stopped after {_rows(partial)} rows", "#a40"))
@@ -228,6 +284,15 @@ class VelonbMagics(Magics):
             self._store(args.dest, result.frame)
         return self._show_result(args, result, reporter)
 
+    @staticmethod
+    def _offline_scope(offline: bool) -> contextlib.AbstractContextManager[None]:
+        from velonb.cache import offline as offline_mode
+
+        return offline_mode() if offline else contextlib.nullcontext()
+
+    def _user(self) -> str:
+        return self.connection.config.user if self.connection is not None else "<api user>"
+
     def _show_result(self, args: VqlArgs, result: QueryResult,
                      reporter: show.ProgressReporter) -> Any:
         from IPython.display import display
@@ -236,10 +301,8 @@ class VelonbMagics(Magics):
         rows = args.rows or self.settings.display_rows
         summary = show.Summary(frames, result.elapsed, org=result.org_id, dest=args.dest,
                                truncated=result.truncated, max_rows=result.max_rows,
-                               errors=len(result.errors), warnings=len(result.warnings))
-        if self.settings.cache != "off":
-            summary.notes.append(f"cache={self.settings.cache} is not implemented yet: "
-                                 "this ran on the server")
+                               errors=len(result.errors), warnings=len(result.warnings),
+                               cache=result.cache)
         last = result.frame
         if not args.dest and len(last) > rows:
             summary.notes.append(f"showing {rows} of {len(last):,} rows (display_rows; the "
@@ -248,9 +311,10 @@ class VelonbMagics(Magics):
             if not reporter.finish(summary):
                 display(summary)
             if result.errors or result.warnings:
-                display(show.LogPanel(result.logs, user=self.connect().config.user))
+                display(show.LogPanel(result.logs, user=self._user()))
         else:
             reporter.finish()
+            show.record_cache_use(result.cache)
         if args.dest:
             return None
         import pandas as pd
@@ -263,7 +327,7 @@ class VelonbMagics(Magics):
         self._limit_display_rows(rows)
         return last
 
-    def _run_stream(self, args: VqlArgs, conn: Connection, template: Template,
+    def _run_stream(self, args: VqlArgs, conn: Connection | None, template: Template,
                     env: dict[str, Any], org: str | None, timeout: float | None,
                     max_rows: int | None) -> Any:
         import pandas as pd
@@ -279,13 +343,22 @@ class VelonbMagics(Magics):
         def on_progress(progress: Progress) -> None:
             latest[:] = [progress]
 
+        if conn is None:
+            from velonb.cache_run import stream_cached
+
+            source = stream_cached(None, template.text, env=env, org_id=org or "",
+                                   max_rows=max_rows, duration=args.duration, policy=None,
+                                   live=None, result=result, cache=self._cache())
+        else:
+            source = conn.stream(template.text, env=env, org_id=org, timeout=timeout,
+                                 max_rows=max_rows, duration=args.duration,
+                                 strict=args.strict or self.settings.strict,
+                                 progress=on_progress, result=result,
+                                 cache=self._policy(args), cache_dir=self._cache())
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", VQLWarning)
-                for frame in conn.stream(template.text, env=env, org_id=org, timeout=timeout,
-                                         max_rows=max_rows, duration=args.duration,
-                                         strict=args.strict or self.settings.strict,
-                                         progress=on_progress, result=result):
+                for frame in source:
                     frames.append(frame)
                     live.update(frames, latest[0] if latest else None)
         except QueryError as err:
@@ -309,9 +382,12 @@ class VelonbMagics(Magics):
             display(show.Summary([frame], result.elapsed, org=result.org_id, dest=args.dest,
                                  truncated=max_rows is not None and len(frame) >= max_rows,
                                  max_rows=max_rows, errors=len(result.errors),
-                                 warnings=len(result.warnings), streamed=True))
+                                 warnings=len(result.warnings), streamed=True,
+                                 cache=result.cache))
             if result.errors or result.warnings:
-                display(show.LogPanel(result.logs, user=conn.config.user))
+                display(show.LogPanel(result.logs, user=self._user()))
+        else:
+            show.record_cache_use(result.cache)
         if args.dest:
             return None
         self._limit_display_rows(args.rows or self.settings.display_rows)
@@ -372,11 +448,17 @@ class VelonbMagics(Magics):
         if args.config_path or args.profile:
             from velonb.query import connect
 
+            offline = self._offline()
             try:
                 conn = connect(args.config_path, profile=args.profile)
-                conn.check()
+                if not offline:
+                    conn.check()
             except VelonbError as err:
-                raise _present(err, debug=self.settings.debug, template=None) from None
+                if not offline:
+                    raise _present(err, debug=self.settings.debug, template=None) from None
+                display(show.Line(f"offline: not using {args.config_path or args.profile} "
+                                  f"({err.message}); cells replay from the cache", "#a40"))
+                return
             if self.connection is not None:
                 self.connection.close()
             self.connection = conn
@@ -392,6 +474,13 @@ class VelonbMagics(Magics):
         except VelonbError as err:
             problem = err.message + (f"\n  -> {err.hint}" if err.hint else "")
         connection["org"] = self.org or "root"
+        from velonb.cache import default_cache_dir
+
+        connection["cache"] = (f"{default_cache_dir()}"
+                               + (" (OFFLINE: replaying from the cache)" if self._offline()
+                                  else ""))
+        if self._offline() and problem:
+            problem = ""  # offline needs no connection
         return show.ConfigPanel(connection, self.settings.as_rows(), problem)
 
 

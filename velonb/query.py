@@ -27,9 +27,13 @@ from velonb.errors import (
 from velonb.params import PRELUDE_NAME, Bindings, bind
 
 if TYPE_CHECKING:
+    import os
+
     import grpc
     import pandas as pd
 
+    from velonb.cache import Cache, CacheStatus, Policy
+    from velonb.cache_sink import ParquetSummary
     from velonb.config import ApiClientConfig
     from velonb.frames import FrameBuilder
 
@@ -83,10 +87,11 @@ class StatementResult:
     builder: FrameBuilder
     parts: int = 0
     _frame: pd.DataFrame | None = None
+    cached_rows: int | None = None  # rows of a result replayed from the cache
 
     @property
     def rows(self) -> int:
-        return self.builder.rows
+        return self.builder.rows if self.cached_rows is None else self.cached_rows
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -125,6 +130,7 @@ class QueryResult:
     truncated: bool = False
     max_rows: int | None = None
     complete: bool = False
+    cache: CacheStatus | None = None  # set when the cache was used: hit (source) or stored
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -169,7 +175,8 @@ class QueryResult:
         shape = "no rows" if frame is None else f"{len(frame)} rows x {len(frame.columns)} columns"
         extra = f" (cut at max_rows={self.max_rows})" if self.truncated else ""
         org = f", org {self.org_id}" if self.org_id not in ("", "root") else ""
-        return f"{shape}{extra} in {self.elapsed:.2f}s{org}"
+        note = self.cache.note() if self.cache is not None else ""
+        return f"{shape}{extra} in {self.elapsed:.2f}s{org}" + (f", {note}" if note else "")
 
     def __repr__(self) -> str:
         return (f"<QueryResult {self.summary()}; {len(self.statements)} SELECT statement(s), "
@@ -302,6 +309,9 @@ class Connection:
         max_rows: int | None = None,
         strict: bool = False,
         progress: Callable[[Progress], None] | None = None,
+        cache: bool | str | dt.timedelta | Policy | None = None,
+        refresh: bool = False,
+        cache_dir: Cache | str | os.PathLike[str] | None = None,
     ) -> QueryResult:
         """Run ``vql`` and return every statement's frame, all server logs and timings.
 
@@ -310,7 +320,32 @@ class Connection:
         ``max_rows`` stops receiving after that many rows (``result.truncated``). Server
         ``ERROR:`` log lines are warnings (:class:`VQLWarning`) unless ``strict=True``, which
         raises :class:`VQLRuntimeError` (or :class:`PermissionDeniedError`) instead.
+
+        ``cache=True`` (no expiry), ``"2h"`` or a timedelta answers from the Parquet cache when
+        it holds a fresh result, else runs the query and stores it; ``refresh=True`` always runs
+        and stores. ``cache_dir`` picks the cache (default: velonb.cache.default_cache_dir()).
+        In offline mode (velonb.offline(), $VELONB_OFFLINE=1) every query is answered from the
+        cache, without the network; a miss raises :class:`~velonb.errors.CacheMiss`.
         """
+        from velonb.cache import Policy, is_offline
+
+        policy = Policy.from_args(cache, refresh)
+        if policy is None and not is_offline():
+            return self._execute_live(vql, env=env, org_id=org_id, timeout=timeout,
+                                      max_rows=max_rows, strict=strict, progress=progress)
+        from velonb.cache_run import execute_cached
+
+        return execute_cached(
+            self.config, vql, env=env, org_id=self.org_id if org_id is None else org_id,
+            max_rows=max_rows, policy=policy, cache=_cache(cache_dir),
+            live=lambda: self._execute_live(vql, env=env, org_id=org_id, timeout=timeout,
+                                            max_rows=max_rows, strict=strict,
+                                            progress=progress),
+            finish=lambda result: self._finish(result, strict=strict))
+
+    def _execute_live(self, vql: str, *, env: Mapping[str, Any] | None, org_id: str | None,
+                      timeout: float | None, max_rows: int | None, strict: bool,
+                      progress: Callable[[Progress], None] | None) -> QueryResult:
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
         for _ in self._run(request, result, timeout=timeout, max_rows=max_rows,
@@ -331,22 +366,73 @@ class Connection:
         strict: bool = False,
         progress: Callable[[Progress], None] | None = None,
         result: QueryResult | None = None,
+        cache: bool | str | dt.timedelta | Policy | None = None,
+        refresh: bool = False,
+        cache_dir: Cache | str | os.PathLike[str] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Yield a DataFrame per part as it arrives (for event queries that never end).
 
         Stops after ``max_rows`` rows (the last frame is cut to fit) and/or ``duration`` seconds,
         cancelling the query on the server; closing the generator early cancels it too.
         Pass a ``result`` to read the server logs and timings of the stream (its rows are only
-        in the yielded frames).
+        in the yielded frames). ``cache``/``refresh`` work as in :meth:`execute`, but only a
+        bounded stream (``max_rows`` or ``duration``) is cached; a hit yields one frame.
         """
+        from velonb.cache import Policy, is_offline
+
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         if result is None:
             result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
         else:
             result.vql, result.org_id, result.max_rows = vql, request.org_id, max_rows
-        yield from self._run(request, result, timeout=timeout, max_rows=max_rows,
-                             progress=progress, streaming=True, duration=duration)
-        self._finish(result, strict=strict)
+        run = result
+
+        def live() -> Iterator[pd.DataFrame]:
+            yield from self._run(request, run, timeout=timeout, max_rows=max_rows,
+                                 progress=progress, streaming=True, duration=duration)
+            self._finish(run, strict=strict)
+
+        policy = Policy.from_args(cache, refresh)
+        if policy is None and not is_offline():
+            yield from live()
+            return
+        from velonb.cache_run import stream_cached
+
+        yield from stream_cached(self.config, vql, env=env, org_id=request.org_id,
+                                 max_rows=max_rows, duration=duration, policy=policy, live=live,
+                                 result=result, cache=_cache(cache_dir))
+
+    def query_to_parquet(
+        self,
+        vql: str,
+        path: str | os.PathLike[str],
+        *,
+        env: Mapping[str, Any] | None = None,
+        partition_by: str | list[str] | None = None,
+        org_id: str | None = None,
+        timeout: float | None = None,
+        max_rows: int | None = None,
+        progress: Callable[[Progress], None] | None = None,
+        overwrite: bool = False,
+    ) -> ParquetSummary:
+        """Stream a result straight to Parquet with bounded memory (for results beyond RAM).
+
+        ``path`` becomes one Parquet file, or with ``partition_by`` a hive-partitioned dataset
+        directory (``Col=value/part-N.parquet``). Columns that appear later, or change type,
+        are merged into one schema (earlier files are rewritten). The output is plain Parquet:
+        pyarrow.dataset, DuckDB, Polars or Spark read it without velonb. Every SELECT of the
+        query lands in the same output. Returns a summary (rows, files, schema, logs).
+        """
+        from velonb.cache_sink import ParquetSink
+
+        request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
+        result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
+        with ParquetSink(path, partition_by=partition_by, overwrite=overwrite) as sink:
+            for frame in self._run(request, result, timeout=timeout, max_rows=max_rows,
+                                   progress=progress, streaming=True):
+                sink.write(frame)
+            self._finish(result, strict=False)
+        return sink.summary(result)
 
     # -- the streaming loop ----------------------------------------------------------------------
 
@@ -508,40 +594,53 @@ class Connection:
 
     def _finish(self, result: QueryResult, *, strict: bool) -> None:
         """Raise for the server's timeout line; surface ERROR lines as warnings or errors."""
-        timeout_line = next(
-            (line for line in result.logs if "Collection timed out" in line.message), None
+        finish_result(result, strict=strict, user=self.config.user, stacklevel=5)
+
+
+def _cache(cache_dir: Cache | str | os.PathLike[str] | None) -> Cache | None:
+    from velonb.cache import Cache
+
+    if cache_dir is None or isinstance(cache_dir, Cache):
+        return cache_dir
+    return Cache(cache_dir)
+
+
+def finish_result(result: QueryResult, *, strict: bool, user: str, stacklevel: int = 4) -> None:
+    """Raise for the server's timeout line; surface ERROR lines as warnings or errors."""
+    timeout_line = next(
+        (line for line in result.logs if "Collection timed out" in line.message), None
+    )
+    if timeout_line is not None:
+        raise QueryTimeout(
+            f"the server stopped the query at its timeout after {result.rows} rows: "
+            f"{_strip_markup(timeout_line.message)}",
+            result=result,
+            hint="raise timeout= (seconds) or narrow the query; err.partial has the rows sent",
         )
-        if timeout_line is not None:
-            raise QueryTimeout(
-                f"the server stopped the query at its timeout after {result.rows} rows: "
-                f"{_strip_markup(timeout_line.message)}",
-                result=result,
-                hint="raise timeout= (seconds) or narrow the query; err.partial has the rows sent",
+    errors = [line for line in result.errors if "Collection timed out" not in line.message]
+    if not errors:
+        return
+    if strict:
+        first = errors[0]
+        match = re.search(r"Permission denied: \[([A-Z_]+)\]", first.message)
+        if match:
+            raise PermissionDeniedError(
+                f"the query needs the {match.group(1)} permission: {first.message}",
+                permission=match.group(1),
+                hint=f"grant it with: velociraptor acl grant {user} "
+                     f"'{{\"{match.group(1).lower()}\": true}}' --merge, or use a role "
+                     "that has it",
             )
-        errors = [line for line in result.errors if "Collection timed out" not in line.message]
-        if not errors:
-            return
-        if strict:
-            first = errors[0]
-            match = re.search(r"Permission denied: \[([A-Z_]+)\]", first.message)
-            if match:
-                raise PermissionDeniedError(
-                    f"the query needs the {match.group(1)} permission: {first.message}",
-                    permission=match.group(1),
-                    hint=f"grant it with: velociraptor acl grant {self.config.user} "
-                         f"'{{\"{match.group(1).lower()}\": true}}' --merge, or use a role "
-                         "that has it",
-                )
-            raise VQLRuntimeError(
-                "the server reported errors while running the query:\n"
-                + "\n".join(f"  {line.message}" for line in errors),
-                result=result,
-                hint="the rows that were returned are in err.partial; strict=False only warns",
-            )
-        shown = "\n".join(f"  {line.message}" for line in errors[:5])
-        more = f"\n  ... and {len(errors) - 5} more (see result.errors)" if len(errors) > 5 else ""
-        warnings.warn(f"the server logged {len(errors)} error(s) while running the query:\n"
-                      f"{shown}{more}", VQLWarning, stacklevel=3)
+        raise VQLRuntimeError(
+            "the server reported errors while running the query:\n"
+            + "\n".join(f"  {line.message}" for line in errors),
+            result=result,
+            hint="the rows that were returned are in err.partial; strict=False only warns",
+        )
+    shown = "\n".join(f"  {line.message}" for line in errors[:5])
+    more = f"\n  ... and {len(errors) - 5} more (see result.errors)" if len(errors) > 5 else ""
+    warnings.warn(f"the server logged {len(errors)} error(s) while running the query:\n"
+                  f"{shown}{more}", VQLWarning, stacklevel=stacklevel)
 
 
 def _strip_markup(text: str) -> str:

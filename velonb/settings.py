@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from traitlets import Bool, Enum, Float, Int, TraitError, validate
+from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, observe, validate
 from traitlets.config import Configurable
 
-CACHE_POLICIES = ("off", "use", "refresh", "replay")
+CACHE_POLICIES = ("off", "on", "use", "refresh", "replay")
 
 
 class Velonb(Configurable):
@@ -36,11 +36,59 @@ class Velonb(Configurable):
         help="Live progress line: in-place display (notebook), a \\r line on stderr (terminal), "
              "off, or auto (notebook in a kernel, else terminal).",
     ).tag(config=True)
-    cache = Enum(
-        CACHE_POLICIES, "off",
-        help="Result cache policy. Coming with the cache issue: the values are validated now, but "
-             "until it lands every query runs on the server.",
+    cache = Unicode(
+        "off",
+        help="Result cache of every cell: off, on (entries never expire), a TTL such as 2h or 7d, "
+             "refresh (always run, store) or replay (offline). --cache/--refresh override it.",
     ).tag(config=True)
+    offline = Bool(
+        None, allow_none=True,
+        help="Answer every query from the cache, never connect (None: $VELONB_OFFLINE, or on "
+             "for a case unpacked with velonb unpack).",
+    ).tag(config=True)
+    cache_dir = Unicode(
+        None, allow_none=True,
+        help="Cache directory (None: $VELONB_CACHE_DIR, ./.velonb-cache, the user cache dir).",
+    ).tag(config=True)
+    cache_max_size = Unicode(
+        None, allow_none=True,
+        help="Size cap of the cache such as 5GB, oldest entries evicted first (None: "
+             "$VELONB_CACHE_MAX_SIZE or 5GB).",
+    ).tag(config=True)
+
+    @validate("cache")
+    def _check_cache(self, proposal: dict[str, Any]) -> str:
+        from velonb.magic_args import _cache_policy
+
+        try:
+            return str(_cache_policy(proposal["value"]))
+        except ValueError:
+            raise TraitError(f"cache must be one of {', '.join(CACHE_POLICIES)} or a TTL such "
+                             f"as 2h, not {proposal['value']!r}") from None
+
+    @validate("cache_max_size")
+    def _check_size(self, proposal: dict[str, Any]) -> str | None:
+        from velonb.cache import parse_size
+
+        value = proposal["value"]
+        if value is not None:
+            try:
+                parse_size(value)
+            except ValueError as err:
+                raise TraitError(str(err)) from None
+        return value
+
+    @observe("offline")
+    def _sync_offline(self, change: dict[str, Any]) -> None:
+        from velonb.cache import set_offline
+
+        set_offline(change["new"])
+
+    @observe("cache_dir")
+    def _sync_cache_dir(self, change: dict[str, Any]) -> None:
+        from velonb.cache import set_cache_dir
+
+        set_cache_dir(change["new"] or None)
 
     @validate("timeout")
     def _check_timeout(self, proposal: dict[str, Any]) -> float | None:

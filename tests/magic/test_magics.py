@@ -269,7 +269,9 @@ def test_help_documents_every_option_and_the_syntax(run):
     assert "%config Velonb" in run("%vql_config?").stdout
 
 
-def test_vql_config_shows_connection_and_settings_masked(run, api_config):
+def test_vql_config_shows_connection_and_settings_masked(run, api_config, tmp_path,
+                                                        monkeypatch):
+    monkeypatch.setenv("VELONB_CACHE_DIR", str(tmp_path / "cache"))
     cell = run("%vql_config")
     text = cell.text()
     for field in ("apiuser", "127.0.0.1", "expires", "days left", "org", "private key",
@@ -288,7 +290,8 @@ def test_vql_config_shows_connection_and_settings_masked(run, api_config):
     with pytest.raises(UsageError, match="cache"):
         run("%vql_config --cache sometimes")
     run("%vql_config strict=false")
-    assert "cache=use is not implemented yet" in run("%%vql\nSELECT 1 FROM scope()").text()
+    assert "· cached" in run("%%vql\nSELECT 1 FROM scope()").text()
+    assert "from cache" in run("%%vql\nSELECT 1 FROM scope()").text()
 
 
 def test_first_query_connects_by_discovery(bare, api_config, monkeypatch):

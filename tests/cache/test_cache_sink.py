@@ -1,0 +1,80 @@
+"""query_to_parquet: results far larger than one batch, schema changes, hive partitions."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+import pytest
+
+import velonb
+from velonb import cache_sink
+from velonb.errors import CacheError
+
+
+@pytest.fixture
+def conn(api_config):
+    with velonb.connect(api_config) as c:
+        yield c
+
+
+def test_50k_rows_in_1000_row_parts_to_one_file(conn, tmp_path, monkeypatch):
+    monkeypatch.setattr(cache_sink, "ROW_GROUP", 8192)
+    path = tmp_path / "out.parquet"
+    vql = ("SELECT _value AS n, format(format='host-%d', args=_value) AS host, "
+           "dict(a=_value) AS d FROM range(end=50000)")
+    summary = conn.query_to_parquet(vql, path)
+    assert summary.rows == 50000 and summary.parts >= 50 and summary.files == [path]
+    table = ds.dataset(path).to_table()
+    assert table.num_rows == 50000
+    assert table.schema.names == ["n", "host", "d"]
+    assert [str(t) for t in table.schema.types] == ["int64", "string", "string"]
+    assert pq.ParquetFile(path).metadata.num_row_groups >= 6  # written as it arrived
+    assert table.column("n").to_pylist()[-1] == 49999
+    assert not list(tmp_path.glob(".out.parquet.tmp-*"))
+
+
+def test_columns_appearing_and_changing_type_are_merged(conn, tmp_path):
+    vql = ("SELECT * FROM chain(a={SELECT _value AS n FROM range(end=3000)}, "
+           "b={SELECT _value AS n, 'late' AS extra, "
+           "if(condition=_value > 1500, then=format(format='x%d', args=_value), else=_value) "
+           "AS mixed FROM range(end=3000)})")
+    path = tmp_path / "out.parquet"
+    summary = conn.query_to_parquet(vql, path)
+    table = ds.dataset(path).to_table()
+    assert table.num_rows == 6000 == summary.rows and summary.rewrites >= 1
+    assert table.schema.names == ["n", "extra", "mixed"]
+    assert table.schema.field("mixed").type == pa.string()
+    assert table.column("extra").null_count == 3000
+    mixed = table.column("mixed").to_pylist()
+    assert mixed[3000] == "0" and mixed[-1] == "x2999"
+
+
+def test_hive_partitioned_dataset(conn, tmp_path):
+    vql = ("SELECT _value AS n, format(format='g%d', args=int(int=_value / 1000)) AS grp, "
+           "if(condition=_value > 4000, then='late') AS note FROM range(end=5000)")
+    path = tmp_path / "hunt"
+    summary = conn.query_to_parquet(vql, path, partition_by="grp")
+    dirs = sorted(p.name for p in path.iterdir())
+    assert dirs == [f"grp=g{i}" for i in range(5)]
+    table = ds.dataset(path, partitioning="hive").to_table()
+    assert table.num_rows == 5000 == summary.rows
+    assert set(table.schema.names) == {"n", "note", "grp"}
+    assert table.filter(ds.field("grp") == "g4").num_rows == 1000
+    with pytest.raises(CacheError, match="exists"):
+        conn.query_to_parquet(vql, path, partition_by="grp")
+    assert conn.query_to_parquet(vql, path, partition_by="grp", overwrite=True).rows == 5000
+
+
+def test_many_partitions_and_a_late_column(conn, tmp_path):
+    vql = ("SELECT _value AS n, format(format='%d', args=int(int=_value / 20)) AS grp, "
+           "if(condition=_value > 2500, then=dict(k=_value)) AS late FROM range(end=3000)")
+    path = tmp_path / "many"
+    summary = conn.query_to_parquet(vql, path, partition_by=["grp"])
+    assert len(list(path.iterdir())) == 150 > cache_sink.MAX_OPEN_FILES
+    table = ds.dataset(path, partitioning="hive").to_table()
+    assert table.num_rows == 3000 == summary.rows
+    assert table.schema.field("late").type == pa.string()
+    assert table.column("late").null_count == 2501
+    for file in summary.files:  # every file has the one merged schema
+        assert pq.read_schema(file).names == ["n", "late"]

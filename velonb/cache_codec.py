@@ -1,0 +1,229 @@
+"""DataFrame <-> Arrow table for the Parquet cache: exact round trips, no pickle.
+
+Every column is stored as a plain Parquet type any reader understands, and described by a small
+*spec* (kept in the sidecar) that says how to rebuild the exact pandas column:
+
+==========  ==============================  =================================================
+codec       Parquet column                  pandas column rebuilt
+==========  ==============================  =================================================
+int64       int64                           int64 (numpy)
+uint64      uint64                          uint64 (numpy)
+float64     double (NaN kept)               float64
+bool        boolean                         bool (numpy)
+Int64 ...   int64 / uint64 / bool + nulls   Int64 / UInt64 / boolean (pandas nullable)
+str         string                          the pandas default string dtype
+datetime    timestamp[ns|us, UTC]           datetime64[ns|us, UTC]
+null        null                            object column of None
+json        string: JSON text per value     object: ``json.loads`` of each (exact: dicts,
+                                            lists, big ints, int vs float, key order)
+tagged      string: tagged JSON per value   object of mixed Python values that JSON alone
+                                            cannot type (Timestamps, NaN, tuples, numpy, ...)
+==========  ==============================  =================================================
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
+from velonb.errors import CacheError
+
+__all__ = ["decode_frame", "encode_frame"]
+
+_NAT = np.iinfo(np.int64).min
+_PLAIN = {"int64": pa.int64(), "uint64": pa.uint64(), "float64": pa.float64(), "bool": pa.bool_()}
+_NULLABLE = {"Int64": pa.int64(), "UInt64": pa.uint64(), "boolean": pa.bool_()}
+
+
+# --- JSON values ---------------------------------------------------------------------------------
+
+
+def _is_json(value: Any) -> bool:
+    """True when ``json.loads(json.dumps(value))`` gives back exactly ``value`` (same types)."""
+    kind = type(value)
+    if kind in (str, int, bool) or value is None:
+        return True
+    if kind is float:
+        return math.isfinite(value)
+    if kind is list:
+        return all(_is_json(v) for v in value)
+    if kind is dict:
+        return all(type(k) is str and _is_json(v) for k, v in value.items())
+    return False
+
+
+def _dumps(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: escape them (json.loads restores them)
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    return text
+
+
+def _tag(value: Any) -> Any:
+    """A JSON-able form of ``value`` from which `_untag` rebuilds it exactly."""
+    kind = type(value)
+    if value is None or kind in (str, int, bool):
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else {"$": "float", "v": repr(value)}
+    if kind is list:
+        return [_tag(v) for v in value]
+    if kind is tuple:
+        return {"$": "tuple", "v": [_tag(v) for v in value]}
+    if kind is dict:
+        if all(type(k) is str and not k.startswith("$") for k in value):
+            return {k: _tag(v) for k, v in value.items()}
+        return {"$": "dict", "v": [[_tag(k), _tag(v)] for k, v in value.items()]}
+    if value is pd.NaT:
+        return {"$": "nat"}
+    if value is pd.NA:
+        return {"$": "na"}
+    if isinstance(value, pd.Timestamp):
+        return {"$": "ts", "v": value.isoformat(), "unit": value.unit,
+                "tz": None if value.tz is None else str(value.tz)}
+    if isinstance(value, dt.datetime):
+        return {"$": "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"$": "date", "v": value.isoformat()}
+    if isinstance(value, np.generic):
+        return {"$": "np", "dtype": value.dtype.str, "v": _tag(value.item())}
+    if isinstance(value, bytes):
+        return {"$": "bytes", "v": base64.b64encode(value).decode()}
+    raise CacheError(f"cannot store a value of type {kind.__name__} in the cache",
+                     hint="only values made of JSON types, timestamps and numpy scalars are cached")
+
+
+def _untag(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_untag(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    tag = value.get("$")
+    if tag is None:
+        return {k: _untag(v) for k, v in value.items()}
+    if tag == "float":
+        return float(value["v"])
+    if tag == "tuple":
+        return tuple(_untag(v) for v in value["v"])
+    if tag == "dict":
+        return {_untag(k): _untag(v) for k, v in value["v"]}
+    if tag == "nat":
+        return pd.NaT
+    if tag == "na":
+        return pd.NA
+    if tag == "ts":
+        stamp = pd.Timestamp(value["v"]).as_unit(value["unit"])
+        return stamp if value["tz"] is None else stamp.tz_convert(value["tz"])
+    if tag == "datetime":
+        return dt.datetime.fromisoformat(value["v"])
+    if tag == "date":
+        return dt.date.fromisoformat(value["v"])
+    if tag == "np":
+        return np.dtype(value["dtype"]).type(_untag(value["v"]))
+    if tag == "bytes":
+        return base64.b64decode(value["v"])
+    raise CacheError(f"unknown tag {tag!r} in a cached column", hint="clear the cache entry")
+
+
+# --- columns -------------------------------------------------------------------------------------
+
+
+def _encode_column(series: pd.Series) -> tuple[pa.Array, dict[str, Any]]:
+    dtype = series.dtype
+    name = str(dtype)
+    if name in _PLAIN:
+        return pa.array(series.to_numpy(), type=_PLAIN[name]), {"codec": name}
+    if name in _NULLABLE:
+        values = series.array
+        mask = np.asarray(values.isna())
+        filled = np.asarray(values.to_numpy(dtype=_NULLABLE[name].to_pandas_dtype(),
+                                            na_value=0 if name != "boolean" else False))
+        return pa.array(filled, type=_NULLABLE[name], mask=mask), {"codec": name}
+    if dtype == STR_DTYPE and name != "object":
+        return pa.array(series, type=pa.large_string(), from_pandas=True), {"codec": "str"}
+    if isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == "UTC":
+        unit = dtype.unit
+        epoch = series.dt.tz_localize(None).to_numpy().view("i8")
+        mask = epoch == _NAT
+        return (pa.array(epoch, type=pa.int64(), mask=mask).cast(pa.timestamp(unit, tz="UTC")),
+                {"codec": "datetime", "unit": unit})
+    if name == "object":
+        values = series.tolist()
+        if all(v is None for v in values):
+            return pa.nulls(len(values)), {"codec": "null"}
+        mask = np.array([v is None for v in values], dtype=bool)
+        if all(_is_json(v) for v in values):
+            texts = [None if v is None else _dumps(v) for v in values]
+            return pa.array(texts, type=pa.large_string(), mask=mask), {"codec": "json"}
+        texts = [None if v is None else _dumps(_tag(v)) for v in values]
+        return pa.array(texts, type=pa.large_string(), mask=mask), {"codec": "tagged"}
+    raise CacheError(f"column {series.name!r} has dtype {dtype}, which the cache cannot store",
+                     hint="results of velonb queries can always be cached; convert the column")
+
+
+def _decode_column(col: pa.ChunkedArray, spec: dict[str, Any], nrows: int) -> pd.Series:
+    codec = spec["codec"]
+    if codec in _PLAIN:
+        return pd.Series(col.to_numpy())
+    if codec in _NULLABLE:
+        mask = col.is_null().to_numpy() if col.null_count else None
+        filled = pc.fill_null(col, False if codec == "boolean" else 0).to_numpy()
+        return masked_series(filled, mask)
+    if codec == "str":
+        series = col.to_pandas()
+        return series if series.dtype == STR_DTYPE else series.astype(STR_DTYPE)
+    if codec == "datetime":
+        epoch = pc.fill_null(col.cast(pa.int64()), _NAT).to_numpy()
+        return datetime_series(np.asarray(epoch, dtype=np.int64), spec["unit"])
+    if codec == "null":
+        return object_series([None] * nrows)
+    if codec in ("json", "tagged"):
+        # one json.loads of the whole column (a JSON null is None, as a Parquet null is)
+        texts = pc.fill_null(col, "null").to_pylist()
+        values = json.loads("[" + ",".join(texts) + "]")
+        if codec == "tagged":
+            values = [_untag(v) for v in values]
+        return object_series(values)
+    raise CacheError(f"unknown column codec {codec!r} in a cache entry",
+                     hint="the entry was written by a newer velonb; clear it or upgrade")
+
+
+# --- frames --------------------------------------------------------------------------------------
+
+
+def encode_frame(frame: pd.DataFrame) -> tuple[pa.Table, list[dict[str, Any]]]:
+    """The Arrow table to write as Parquet, and one spec per column (for the sidecar)."""
+    names = list(frame.columns)
+    if not all(isinstance(n, str) for n in names) or len(set(names)) != len(names):
+        raise CacheError("only frames with unique string column names can be cached",
+                         hint="rename the columns")
+    arrays, specs = [], []
+    for i, name in enumerate(names):
+        array, spec = _encode_column(frame.iloc[:, i])
+        arrays.append(array)
+        specs.append({"name": name, "dtype": str(frame.dtypes.iloc[i]), **spec})
+    return pa.Table.from_arrays(arrays, names=names), specs
+
+
+def decode_frame(table: pa.Table, specs: list[dict[str, Any]], nrows: int) -> pd.DataFrame:
+    """The exact DataFrame `encode_frame` was given (RangeIndex, same columns and dtypes)."""
+    if table.num_columns != len(specs) or table.num_rows != (nrows if specs else 0):
+        raise CacheError("the cached Parquet file does not match its sidecar",
+                         hint="clear the cache entry")
+    if not specs:
+        return pd.DataFrame(index=pd.RangeIndex(nrows))
+    data = {i: _decode_column(table.column(i), spec, nrows) for i, spec in enumerate(specs)}
+    frame = pd.DataFrame(data, index=pd.RangeIndex(nrows))
+    frame.columns = pd.Index([spec["name"] for spec in specs])
+    return frame
