@@ -24,6 +24,7 @@ from velonb.errors import (
     VQLSyntaxError,
     VQLWarning,
 )
+from velonb.fleet import FleetMixin
 from velonb.params import PRELUDE_NAME, Bindings, bind
 
 if TYPE_CHECKING:
@@ -203,7 +204,7 @@ def _syntax_error(message: str, result: QueryResult) -> VQLSyntaxError:
     return VQLSyntaxError(text, snippet=snippet, line=line, column=column, result=result)
 
 
-class Connection:
+class Connection(FleetMixin):
     """A connection to one Velociraptor API server: one mTLS channel, shared safely by threads."""
 
     def __init__(self, config: ApiClientConfig, *, org_id: str | None = None) -> None:
