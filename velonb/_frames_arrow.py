@@ -108,6 +108,7 @@ def read_rows(raw: bytes, hint: pa.Schema | None) -> pa.StructArray | None:
     return None
 
 
+@lru_cache(maxsize=256)
 def _has_timestamp(t: pa.DataType) -> bool:
     if pa.types.is_timestamp(t):
         return True
@@ -118,6 +119,7 @@ def _has_timestamp(t: pa.DataType) -> bool:
     return False
 
 
+@lru_cache(maxsize=1024)
 def _has_list(t: pa.DataType) -> bool:
     if pa.types.is_struct(t):
         return any(_has_list(f.type) for f in t)
@@ -148,7 +150,12 @@ def _hint_safe(t: pa.DataType) -> bool:
 
 def hint_for(rows: pa.StructArray) -> pa.Schema | None:
     """The explicit schema for the next part: this part's safe columns (keeps dates as text)."""
-    kept = [f for f in rows.type if _hint_safe(f.type)]
+    return _hint_for_type(rows.type)
+
+
+@lru_cache(maxsize=256)
+def _hint_for_type(t: pa.DataType) -> pa.Schema | None:
+    kept = [f for f in t if _hint_safe(f.type)]
     return pa.schema([pa.field("rows", pa.list_(pa.struct(kept)))]) if kept else None
 
 
@@ -161,10 +168,16 @@ def _field_names(t: pa.DataType) -> Iterator[str]:
         yield from _field_names(t.value_type)
 
 
+@lru_cache(maxsize=256)
+def _field_counts(t: pa.DataType) -> Counter[str]:
+    """How often each field name occurs anywhere in the type (read-only: shared by parts)."""
+    return Counter(_field_names(t))
+
+
 def part_segments(rows: pa.StructArray, raw: bytes) -> tuple[list[str], dict[str, Segment]]:
     """Column names (first-seen order) and segments; a None segment needs Python values."""
     names = [f.name for f in rows.type]
-    counts = Counter(_field_names(rows.type))
+    counts = _field_counts(rows.type)
     tokens = _KeyTokens(raw, counts)
     segs: dict[str, Segment] = {}
     for name, child in zip(names, rows.flatten(), strict=True):
@@ -321,6 +334,21 @@ def _int_literals(
     return ints
 
 
+def _pylist(arr: pa.Array) -> list[Any]:
+    """``arr.to_pylist()``; a string array's repeated values become one shared ``str`` each.
+
+    Equal strings are interchangeable values (immutable), so this is the same list by value;
+    it is as fast as ``to_pylist`` and keeps one object per distinct string (e.g. the hashes
+    of the same executable in every row).
+    """
+    if arr.type == pa.string() and not arr.null_count and len(arr) > 1:
+        encoded = arr.dictionary_encode()
+        if len(encoded.dictionary) < len(arr):
+            distinct = encoded.dictionary.to_pylist()
+            return [distinct[i] for i in encoded.indices.to_numpy().tolist()]
+    return arr.to_pylist()
+
+
 def _struct_dicts(
     arr: pa.StructArray, counts: Counter[str], tokens: _KeyTokens
 ) -> list[Any] | None:
@@ -345,7 +373,7 @@ def _struct_dicts(
     ids = np.concatenate([np.full(len(p), j, dtype=np.int32) for j, p in enumerate(found)])
     seq = ids[np.argsort(np.concatenate(found), kind="stable")]
     n_valid = int(valid.sum())
-    values = [k.to_pylist() for k in kids]
+    values = [_pylist(k) for k in kids]
     k = len(fields)
     if len(seq) == k * n_valid and (seq.reshape(-1, k) == np.arange(k)).all():
         if n_valid == len(arr):  # every key in every row, in order
@@ -381,6 +409,19 @@ def timestamps_series(col: pa.ChunkedArray) -> pd.Series | None:
         return None
     if not pc.all(pc.match_substring_regex(vals, _RE2_RFC3339)).as_py():
         return None
+    valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
+    try:  # Arrow's ISO 8601 cast: exact for pattern-checked text; raises on bad dates/overflow
+        cast = pc.cast(vals, pa.timestamp("ns", tz="UTC")).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    else:
+        ns = cast.cast(pa.int64()).to_numpy(zero_copy_only=False)
+        if (ns != _NAT).all():
+            if valid is None:
+                return datetime_series(ns, "ns")
+            out = np.full(len(col), _NAT, dtype=np.int64)
+            out[valid] = ns
+            return datetime_series(out, "ns")
     flat = pc.cast(vals, pa.large_string()).combine_chunks()
     parsed = _parse_flat(flat)
     if parsed is None:

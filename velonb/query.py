@@ -539,7 +539,8 @@ class Connection(FleetMixin):
                 assert decoder is not None
                 pending.append(decoder.submit(statement.builder.add_part, payload,
                                               list(response.Columns)))
-                pending_upper += _rows_upper_bound(payload)
+                if max_rows is not None:  # a scan of the payload: only when it matters
+                    pending_upper += _rows_upper_bound(payload)
                 settle(_MAX_PENDING_PARTS)
                 if max_rows is not None and counters.rows + pending_upper > max_rows:
                     settle(0)  # the estimate is an upper bound: get exact counts before stopping

@@ -1,0 +1,77 @@
+"""The decoder's fast paths equal reference_frame: Arrow's timestamp cast (with the numpy
+parser as its fallback) and shared strings inside nested dicts."""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from velonb.frames import frame_from_parts, reference_frame
+
+
+def go_part(rows: list[dict[str, Any]]) -> tuple[bytes, list[str]]:
+    text = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    return text.encode(), list(rows[0]) if rows else []
+
+
+def check(parts: list[tuple[bytes, list[str]]]) -> pd.DataFrame:
+    fast = frame_from_parts(parts)
+    pd.testing.assert_frame_equal(fast, reference_frame(parts), check_exact=True)
+    return fast
+
+
+EDGES = [
+    "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z", "2024-04-31T00:00:00Z",
+    "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1900-02-29T00:00:00Z",
+    "2000-02-29T00:00:00Z", "2024-01-01T00:00:00+05:30", "2024-01-01T00:00:00-00:00",
+    "2024-01-01T23:59:59.999999999-23:59", "2024-01-01T00:00:00.1Z",
+    "1677-09-21T00:12:43.145224193Z", "1677-09-21T00:12:43.145224192Z",
+    "1677-09-21T00:12:43.145224191Z", "2262-04-11T23:47:16.854775807Z",
+    "2262-04-11T23:47:16.854775808Z", "2262-04-11T23:47:16.854775807-00:01",
+    "2262-04-11T23:47:16.854775807+00:01", "1677-09-21T00:12:43.145224193+00:01",
+    "9999-12-31T23:59:59.999999999Z", "1969-12-31T23:59:59.5Z", "1970-01-01T00:00:00Z",
+]
+
+
+@pytest.mark.parametrize("value", EDGES)
+def test_timestamp_edges_alone_and_with_a_plain_time(value: str) -> None:
+    check([go_part([{"t": value}])])
+    check([go_part([{"t": "2024-03-01T10:00:00Z"}, {"t": value}, {"t": None}])])
+    check([go_part([{"t": value}]), go_part([{"t": "2024-03-01T10:00:00.5+01:00"}])])
+
+
+digits = st.integers(min_value=0, max_value=9)
+stamp = st.builds(
+    lambda y, mo, d, h, mi, s, frac, zone: f"{y:04d}-{mo:02d}-{d:02d}T{h:02d}:{mi:02d}:{s:02d}"
+    + (f".{frac}" if frac else "") + zone,
+    st.sampled_from([1, 1677, 1678, 1900, 1970, 2000, 2024, 2262, 2263, 9999])
+    | st.integers(1, 9999),
+    st.integers(1, 12), st.integers(1, 31), st.integers(0, 23), st.integers(0, 59),
+    st.integers(0, 59), st.text("0123456789", max_size=9),
+    st.sampled_from(["Z", "+00:00", "-00:00", "+05:30", "-23:59", "+23:59", "-08:00"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(st.one_of(stamp, st.none()), min_size=1, max_size=6), min_size=1,
+                max_size=3))
+def test_property_timestamps(columns: list[list[str | None]]) -> None:
+    check([go_part([{"t": v} for v in values]) for values in columns])
+
+
+def test_nested_dict_strings_are_shared_but_equal() -> None:
+    rnd = random.Random(3)
+    hashes = [f"{rnd.getrandbits(128):032x}" for _ in range(4)]
+    rows = [{"Pid": i, "Hash": {"MD5": rnd.choice(hashes), "SHA1": rnd.choice(hashes)}}
+            for i in range(500)]
+    df = check([go_part(rows[:250]), go_part(rows[250:])])
+    assert df["Hash"].tolist() == [r["Hash"] for r in rows]
+    first = df["Hash"].iloc[0]
+    first["MD5"] = "changed"  # each row has its own dict: mutating one changes no other
+    assert sum(h["MD5"] == "changed" for h in df["Hash"]) == 1
