@@ -1,39 +1,17 @@
 """Every cache test gets its own cache directory and starts online with no overrides.
 
-The IPython fixtures come from tests/magic/conftest.py. pytest loads that file under its own
-module name, and its session ``shell`` fixture checks the class of the one InteractiveShell of
-the process, so ``shell`` here builds it from the class pytest itself loaded.
+The IPython fixtures come from tests/ipython_shell.py (one TestingShell class per process).
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from ipython_shell import bare, ip, run, secrets, shell  # noqa: F401
 
-from tests.magic import conftest as magic_conftest
-from tests.magic.conftest import bare, ip, run, secrets  # noqa: F401
 from velonb import cache
-
-MAGIC_CONFTEST = Path(magic_conftest.__file__).resolve()
-
-
-@pytest.fixture(scope="session")
-def shell() -> Any:
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    if InteractiveShell.initialized():
-        return InteractiveShell.instance()
-    loaded = [m for name, m in list(sys.modules.items()) if name != magic_conftest.__name__
-              and getattr(m, "__file__", None) and Path(m.__file__).resolve() == MAGIC_CONFTEST]
-    testing_shell = (loaded[0] if loaded else magic_conftest).TestingShell
-    config = Config()
-    config.HistoryManager.enabled = False
-    return testing_shell.instance(config=config)
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ import threading
 import time
 
 import pytest
+from ipython_shell import strip_ansi
 
-from tests.magic.conftest import strip_ansi
 from velonb.errors import QueryInterrupted
 
 SLOW = "SELECT _value AS n, sleep(ms=25) FROM range(end=60)"  # about 1.5 s, a part a second

@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 from IPython.core.error import UsageError
+from ipython_shell import strip_ansi
 
-from tests.magic.conftest import strip_ansi
 from velonb.errors import ParameterError, PermissionDeniedError, QueryTimeout, VQLSyntaxError
 
 

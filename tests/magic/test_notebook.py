@@ -8,10 +8,9 @@ from typing import Any
 
 import nbformat
 import pytest
+from ipython_shell import SECRET_MARKERS, strip_ansi
 from nbclient import NotebookClient
 from wire_helpers import load_api_config
-
-from tests.magic.conftest import SECRET_MARKERS, strip_ansi
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "01-magic-tour.ipynb"
 DISCOVERY_VARS = ("VELOCIRAPTOR_API_FILE", "VELOCIRAPTOR_API_CONFIG", "VELONB_PROFILE")
