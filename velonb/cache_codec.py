@@ -14,11 +14,22 @@ Int64 ...   int64 / uint64 / bool + nulls   Int64 / UInt64 / boolean (pandas nul
 str         string                          the pandas default string dtype
 datetime    timestamp[ns|us, UTC]           datetime64[ns|us, UTC]
 null        null                            object column of None
+struct      struct of typed children        object of dicts: every value has the same keys in
+                                            the same order and each key one kind of value
+                                            (str, int64, uint64, finite float, bool, None, or
+                                            such a dict); ``to_pylist`` builds the dicts in C++
+                                            (not ``to_pandas``: ints with nulls become floats)
 json        string: JSON text per value     object: ``json.loads`` of each (exact: dicts,
                                             lists, big ints, int vs float, key order)
 tagged      string: tagged JSON per value   object of mixed Python values that JSON alone
                                             cannot type (Timestamps, NaN, tuples, numpy, ...)
 ==========  ==============================  =================================================
+
+Decoding converts the columns Arrow types exactly with one ``Table.to_pandas()`` call and
+decodes the others (nullable ints, structs, JSON) column by column.
+JSON text is parsed with ``orjson`` when it is installed (an optional speed-up, not a
+dependency) unless the column holds integers of 19+ digits, which orjson would turn into floats;
+otherwise, and whenever orjson refuses a text, with the standard library.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import base64
 import datetime as dt
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -37,11 +49,22 @@ import pyarrow.compute as pc
 from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
 from velonb.errors import CacheError
 
+_orjson: Any
+try:  # optional: faster than json.loads for JSON columns; never required
+    import orjson as _orjson
+except ImportError:  # pragma: no cover - depends on the environment
+    _orjson = None
+
 __all__ = ["decode_frame", "encode_frame"]
 
 _NAT = np.iinfo(np.int64).min
 _PLAIN = {"int64": pa.int64(), "uint64": pa.uint64(), "float64": pa.float64(), "bool": pa.bool_()}
 _NULLABLE = {"Int64": pa.int64(), "UInt64": pa.uint64(), "boolean": pa.bool_()}
+#: codecs whose column ``Table.to_pandas()`` gives exactly (checked against the stored dtype)
+_DIRECT = frozenset({*_PLAIN, "str", "datetime", "null"})
+#: a run of digits orjson may not parse exactly (beyond 64 bits); strings may match: harmless
+_WIDE_INT = re.compile(r"[0-9]{19,}")
+_NONE = type(None)
 
 
 # --- JSON values ---------------------------------------------------------------------------------
@@ -136,6 +159,99 @@ def _untag(value: Any) -> Any:
     raise CacheError(f"unknown tag {tag!r} in a cached column", hint="clear the cache entry")
 
 
+# --- dict columns as Arrow structs ---------------------------------------------------------------
+
+
+def _child_array(values: list[Any]) -> pa.Array | None:
+    """The Arrow array of one struct field's values (None: not exactly representable)."""
+    kinds = set(map(type, values))
+    kinds.discard(_NONE)
+    if not kinds:
+        return pa.nulls(len(values))
+    if len(kinds) > 1:
+        return None
+    kind = kinds.pop()
+    try:
+        if kind is str:
+            return pa.array(values, type=pa.large_string())
+        if kind is bool:
+            return pa.array(values, type=pa.bool_())
+        if kind is int:
+            try:
+                return pa.array(values, type=pa.int64())
+            except (OverflowError, pa.ArrowException):
+                return pa.array(values, type=pa.uint64())
+        if kind is float:
+            array = pa.array(values, type=pa.float64())
+            finite = np.isfinite(array.to_numpy(zero_copy_only=False))
+            return array if bool(finite[~np.asarray(array.is_null())].all()) else None
+        if kind is dict:
+            return _struct_array(values)
+    except (OverflowError, UnicodeError, ValueError, TypeError, pa.ArrowException):
+        return None
+    return None
+
+
+def _struct_array(values: list[Any]) -> pa.StructArray | None:
+    """Dicts (or None) that all have the same non-empty str keys in the same order, each key
+    one kind of value: an Arrow struct array that ``to_pylist``/``to_pandas`` gives back."""
+    keys = None
+    for value in values:
+        if value is None:
+            continue
+        if type(value) is not dict:
+            return None
+        shape = tuple(value)
+        if keys is None:
+            keys = shape
+        elif shape != keys:
+            return None
+    if not keys or not all(type(k) is str for k in keys):
+        return None
+    try:
+        for k in keys:
+            k.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    children = []
+    for k in keys:
+        child = _child_array([None if v is None else v[k] for v in values])
+        if child is None:
+            return None
+        children.append(child)
+    mask = pa.array([v is None for v in values], type=pa.bool_())
+    return pa.StructArray.from_arrays(children, names=list(keys), mask=mask)
+
+
+# --- JSON text columns ---------------------------------------------------------------------------
+
+
+def _json_column(values: list[Any], texts: list[str | None],
+                 codec: str) -> tuple[pa.Array, dict[str, Any]]:
+    wide = any(_WIDE_INT.search(t) is not None for t in texts if t is not None)
+    spec: dict[str, Any] = {"codec": codec, "wide_ints": wide}
+    mask = np.array([v is None for v in values], dtype=bool)
+    return pa.array(texts, type=pa.large_string(), mask=mask), spec
+
+
+def _loads_column(col: pa.ChunkedArray, exact_ints_only: bool) -> list[Any]:
+    """The values of a column of JSON texts (a Parquet null is None), in one parse."""
+    texts = pc.fill_null(col.combine_chunks() if col.num_chunks != 1 else col.chunk(0), "null")
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(texts)], type=pa.int64()),
+                                          texts.cast(pa.large_string()))
+    joined = pc.binary_join(whole, pa.scalar(",", pa.large_string()))[0].as_buffer()
+    data = b"[" + (joined.to_pybytes() if joined is not None else b"") + b"]"
+    if _orjson is not None and not exact_ints_only:
+        try:
+            values: list[Any] = _orjson.loads(data)
+        except _orjson.JSONDecodeError:
+            pass
+        else:
+            return values
+    loaded: list[Any] = json.loads(data)
+    return loaded
+
+
 # --- columns -------------------------------------------------------------------------------------
 
 
@@ -162,12 +278,14 @@ def _encode_column(series: pd.Series) -> tuple[pa.Array, dict[str, Any]]:
         values = series.tolist()
         if all(v is None for v in values):
             return pa.nulls(len(values)), {"codec": "null"}
-        mask = np.array([v is None for v in values], dtype=bool)
+        struct = _struct_array(values)
+        if struct is not None:
+            return struct, {"codec": "struct"}
         if all(_is_json(v) for v in values):
-            texts = [None if v is None else _dumps(v) for v in values]
-            return pa.array(texts, type=pa.large_string(), mask=mask), {"codec": "json"}
-        texts = [None if v is None else _dumps(_tag(v)) for v in values]
-        return pa.array(texts, type=pa.large_string(), mask=mask), {"codec": "tagged"}
+            return _json_column(values, [None if v is None else _dumps(v) for v in values],
+                                "json")
+        return _json_column(values, [None if v is None else _dumps(_tag(v)) for v in values],
+                            "tagged")
     raise CacheError(f"column {series.name!r} has dtype {dtype}, which the cache cannot store",
                      hint="results of velonb queries can always be cached; convert the column")
 
@@ -188,10 +306,11 @@ def _decode_column(col: pa.ChunkedArray, spec: dict[str, Any], nrows: int) -> pd
         return datetime_series(np.asarray(epoch, dtype=np.int64), spec["unit"])
     if codec == "null":
         return object_series([None] * nrows)
+    if codec == "struct":
+        return object_series(col.to_pylist())
     if codec in ("json", "tagged"):
-        # one json.loads of the whole column (a JSON null is None, as a Parquet null is)
-        texts = pc.fill_null(col, "null").to_pylist()
-        values = json.loads("[" + ",".join(texts) + "]")
+        # one parse of the whole column (a JSON null is None, as a Parquet null is)
+        values = _loads_column(col, bool(spec.get("wide_ints", True)))
         if codec == "tagged":
             values = [_untag(v) for v in values]
         return object_series(values)
@@ -223,7 +342,15 @@ def decode_frame(table: pa.Table, specs: list[dict[str, Any]], nrows: int) -> pd
                          hint="clear the cache entry")
     if not specs:
         return pd.DataFrame(index=pd.RangeIndex(nrows))
-    data = {i: _decode_column(table.column(i), spec, nrows) for i, spec in enumerate(specs)}
-    frame = pd.DataFrame(data, index=pd.RangeIndex(nrows))
-    frame.columns = pd.Index([spec["name"] for spec in specs])
+    # one multi-threaded to_pandas of the columns Arrow types exactly, as a plain Parquet reader
+    # would do (any whose dtype still differs is rebuilt); the others are decoded one by one
+    direct = [i for i, spec in enumerate(specs) if spec["codec"] in _DIRECT]
+    frame = table.select(direct).to_pandas()
+    frame.columns = pd.Index([specs[i]["name"] for i in direct])
+    for j, i in enumerate(direct):
+        if str(frame.dtypes.iloc[j]) != specs[i]["dtype"]:
+            frame.isetitem(j, _decode_column(table.column(i), specs[i], nrows))
+    for i, spec in enumerate(specs):
+        if spec["codec"] not in _DIRECT:
+            frame.insert(i, spec["name"], _decode_column(table.column(i), spec, nrows))
     return frame

@@ -18,7 +18,7 @@ __all__ = ["CACHE_FORMAT", "Identity", "Policy", "cache_key", "parse_size", "par
            "query_hash", "request_fields"]
 
 #: Part of every key: bump it when the on-disk format changes (old entries are then ignored).
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: dict columns as Arrow structs, JSON parsed in one pass
 _TTL = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|min|h|d|w)\s*$", re.IGNORECASE)
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.IGNORECASE)
 _UNIT_S = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}

@@ -30,7 +30,12 @@ values = st.recursive(scalars, lambda kids: st.one_of(
 # columns are mostly one kind (typed columns), sometimes anything (mixed object columns)
 KINDS = [st.integers(-5, 5), st.integers(0, 2**64 - 1), st.floats(allow_nan=False,
          allow_infinity=False), st.booleans(), st.text(max_size=6), st.sampled_from(TIMES),
-         st.dictionaries(st.text(max_size=3), scalars, max_size=2), values]
+         st.dictionaries(st.text(max_size=3), scalars, max_size=2), values,
+         # same keys in every row (Arrow structs), sometimes with odd leaves (JSON fallback)
+         st.fixed_dictionaries({"MD5": st.text(max_size=4), "n": st.one_of(
+             st.none(), st.integers(-(2**63), 2**63 - 1), st.integers(0, 2**64 - 1)),
+             "in": st.fixed_dictionaries({"b": st.booleans(), "f": st.floats(allow_nan=False)})}),
+         st.fixed_dictionaries({"k": scalars})]
 
 
 @st.composite
@@ -93,11 +98,21 @@ def test_every_dtype_and_odd_values(tmp_path):
 
 
 def test_plain_parquet_types_for_other_readers(tmp_path):
-    frame = build([('[{"n":1,"t":"2024-03-01T10:00:00Z","d":{"a":1}}]', ["n", "t", "d"])])
+    rows = [{"n": 1, "t": "2024-03-01T10:00:00Z", "d": {"a": 1}, "j": {"a": 1}},
+            {"n": 2, "t": "2024-03-01T10:00:00Z", "d": {"a": 2}, "j": {"b": 1}}]
+    frame = build([(json.dumps(rows), ["n", "t", "d", "j"])])
     table, _ = encode_frame(frame)
     assert [str(t) for t in table.schema.types] == ["int64", "timestamp[ns, tz=UTC]",
-                                                    "large_string"]
-    assert json.loads(table.column("d")[0].as_py()) == {"a": 1}
+                                                    "struct<a: int64>", "large_string"]
+    assert table.column("d").to_pylist() == [{"a": 1}, {"a": 2}]
+    assert json.loads(table.column("j")[1].as_py()) == {"b": 1}
+    # a plain Parquet reader gets the same values (JSON columns as text)
+    path = tmp_path / "p.parquet"
+    pq.write_table(table, path)
+    plain = pq.read_table(path)
+    pd.testing.assert_frame_equal(plain.select(["n", "t"]).to_pandas(), frame[["n", "t"]],
+                                  check_exact=True)
+    assert plain.column("d").to_pylist() == frame["d"].tolist()
 
 
 def test_mixed_python_values_of_concatenated_stream_frames(tmp_path):
