@@ -67,24 +67,9 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO) -> int:
-    config_path = _private_dir("demo") / "api_client.yaml"
-    args.user = "admin"
-    emulator = _start_emulator(args, config_path, ["administrator"])
-    print(f"velonb demo: emulated Velociraptor API server on {emulator.address}", file=out)
-    print(f"Simulated deployment: {emulator.world!r}", file=out)
-    print(f"API client config: {config_path}\n", file=out)
-    print("Connect from a shell:", file=out)
-    print(f"    export VELONB_API_CONFIG={config_path}\n", file=out)
-    print("and then in Python / Jupyter:", file=out)
-    print("    import velonb", file=out)
-    print("    conn = velonb.connect()", file=out)
-    print('    conn.query("SELECT * FROM clients()")\n', file=out)
-    print("Press Ctrl-C to stop.", file=out)
-    try:
-        _serve_forever(out)
-    finally:
-        emulator.stop(grace=1)
-    return 0
+    from velonb.demo import run
+
+    return run(args, _private_dir("demo") / "api_client.yaml", out, _serve_forever)
 
 
 def _world_options(parser: argparse.ArgumentParser) -> None:
@@ -120,13 +105,36 @@ def build_parser() -> argparse.ArgumentParser:
     _world_options(emulator)
     emulator.set_defaults(handler=_cmd_emulator)
 
-    demo = commands.add_parser("demo", help="start the emulator and print how to connect")
-    demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
-    demo.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
-    _world_options(demo)
-    demo.set_defaults(handler=_cmd_demo)
+    _demo_command(commands)
     _cache_commands(commands)
     return parser
+
+
+def _demo_command(commands: Any) -> None:
+    demo = commands.add_parser(
+        "demo", help="the emulator + JupyterLab on the investigation notebooks, until Ctrl-C",
+        description="Start the emulator with the demo world on 127.0.0.1 and JupyterLab on a "
+        "working copy of the investigation notebooks (the api_client.yaml is in velonb's "
+        "private state directory). Ctrl-C stops everything.")
+    demo.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    demo.add_argument("--port", type=int, default=0,
+                      help="emulator TCP port (default: a free one)")
+    mode = demo.add_mutually_exclusive_group()
+    mode.add_argument("--no-lab", action="store_true", help="run only the emulator")
+    mode.add_argument("--execute", metavar="OUTDIR",
+                      help="run every notebook headless, write the executed notebooks and HTML "
+                      "reports to OUTDIR, then stop (exit status 1 if a notebook failed)")
+    demo.add_argument("--lab-port", type=int, default=0,
+                      help="JupyterLab port (default: a free one)")
+    demo.add_argument("--workdir", metavar="DIR",
+                      help="put the notebooks for JupyterLab here (missing ones are copied, "
+                      "none is overwritten; default: a fresh copy in the state directory)")
+    demo.add_argument("--jobs", type=int, default=4,
+                      help="with --execute: notebooks run at the same time (default 4)")
+    demo.add_argument("--timeout", type=float, default=600,
+                      help="with --execute: seconds one cell may take (default 600)")
+    _world_options(demo)
+    demo.set_defaults(handler=_cmd_demo)
 
 
 def _cmd_cache(args: argparse.Namespace, out: TextIO) -> int:
