@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import importlib
 import json
 import math
 import re
@@ -49,10 +50,9 @@ import pyarrow.compute as pc
 from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
 from velonb.errors import CacheError
 
-_orjson: Any
-try:  # optional: faster than json.loads for JSON columns; never required
-    import orjson as _orjson
-except ImportError:  # pragma: no cover - depends on the environment
+try:  # optional speed-up, imported by name so type checking does not depend on its presence
+    _orjson: Any = importlib.import_module("orjson")
+except ImportError:
     _orjson = None
 
 __all__ = ["decode_frame", "encode_frame"]
