@@ -382,6 +382,8 @@ def _struct_dicts(
             dict(zip(fields, t, strict=True)) if ok else None
             for ok, t in zip(valid.tolist(), zip(*values, strict=True), strict=True)
         ]
+    if b"\\u" in tokens.raw or b"\\/" in tokens.raw:
+        return None  # a key written escaped ("\u0041") has no token: null vs missing is unknown
     present = np.stack([k.is_valid().to_numpy(zero_copy_only=False) for k in kids], axis=1)
     expected = np.broadcast_to(np.arange(k, dtype=np.int32), present.shape)[present]
     if not np.array_equal(seq, expected):

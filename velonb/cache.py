@@ -213,6 +213,9 @@ class Hit:
 
 
 def _private_dir(path: Path) -> None:
+    if path.is_symlink():
+        raise CacheError(f"refusing to write through the symbolic link {path}",
+                         hint="remove the link; velonb creates the cache directories itself")
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
@@ -233,6 +236,12 @@ def _write_atomic(directory: Path, name: str, data: bytes) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _plain_name(name: Any) -> bool:
+    """True for a bare file name (no directory part, not ``.``/``..``)."""
+    return (isinstance(name, str) and name not in ("", ".", "..") and "/" not in name
+            and "\\" not in name and "\x00" not in name)
 
 
 class Cache:
@@ -256,6 +265,8 @@ class Cache:
         return self.path / qhash[:16] / f"{key}.json"
 
     def _entry(self, sidecar: Path) -> Entry:
+        if sidecar.is_symlink() or sidecar.parent.is_symlink():
+            raise Damaged(f"cache entry {sidecar} is a symbolic link; it is not followed")
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -264,6 +275,10 @@ class Cache:
             raise Damaged(f"cache sidecar {sidecar} is unreadable: {err}") from None
         if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
             raise Damaged(f"cache sidecar {sidecar} has an unknown format")
+        statements = meta.get("statements")
+        if not isinstance(statements, list) or not all(
+                isinstance(s, dict) and _plain_name(s.get("file")) for s in statements):
+            raise Damaged(f"cache sidecar {sidecar} names files outside its directory")
         return Entry(sidecar.stem, sidecar, meta)
 
     def _load(self, entry: Entry) -> Hit:
@@ -274,6 +289,8 @@ class Cache:
 
         hit = Hit(entry)
         for spec, path in zip(entry.meta["statements"], entry.files, strict=True):
+            if path.is_symlink():
+                raise Damaged(f"cache file {path.name} is a symbolic link; it is not followed")
             try:
                 data = path.read_bytes()
             except OSError as err:
@@ -424,7 +441,7 @@ class Cache:
         referenced = {p for e in self.ls() for p in e.files}
         now = time.time()
         for path in self.path.glob("*/*"):
-            if path.suffix == ".json" or path in referenced:
+            if path.suffix == ".json" or path in referenced or path.parent.is_symlink():
                 continue
             with contextlib.suppress(OSError):
                 if all_strays or now - path.stat().st_mtime > _STALE_TEMP_S:

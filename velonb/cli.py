@@ -46,7 +46,8 @@ def _start_emulator(args: argparse.Namespace, config_path: Path, roles: list[str
     from velonb.emulator.world import World
 
     world = World.empty() if getattr(args, "empty", False) else World(seed=args.seed)
-    emulator = Emulator(host=args.host, port=args.port, world=world).start()
+    emulator = Emulator(host=args.host, port=args.port, world=world,
+                        allow_remote=getattr(args, "allow_remote", False)).start()
     emulator.write_api_client_config(config_path, name=args.user, roles=roles or None)
     return emulator
 
@@ -56,7 +57,11 @@ def _cmd_emulator(args: argparse.Namespace, out: TextIO) -> int:
         Path(args.config_out) if args.config_out else _private_dir("emulator") / "api_client.yaml"
     )
     roles = [role for item in args.role for role in item.split(",") if role]
-    emulator = _start_emulator(args, config_path, roles)
+    try:
+        emulator = _start_emulator(args, config_path, roles)
+    except ValueError as err:  # a non-loopback --host without --allow-remote
+        print(f"velonb emulator: {err}. On the command line: --allow-remote", file=sys.stderr)
+        return 2
     print(f"velonb emulator listening on {emulator.address}", file=out)
     print(f"API client config for {args.user!r} written to {config_path}", file=out)
     try:
@@ -101,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="role(s) to grant, repeatable or comma separated (default administrator); "
         "--role '' writes a config without a user record",
+    )
+    emulator.add_argument(
+        "--allow-remote", action="store_true",
+        help="allow --host to be a non-loopback address (anyone who can reach it and holds a "
+        "certificate from this emulator's CA can query the simulated fleet)",
     )
     _world_options(emulator)
     emulator.set_defaults(handler=_cmd_emulator)

@@ -466,6 +466,7 @@ class Connection(FleetMixin):
         pending: list[Future[int]] = []
         decoder = None if streaming else ThreadPoolExecutor(1, thread_name_prefix="velonb-decode")
         stopped_by_us = threading.Event()
+        decode_failed = threading.Event()  # later parts are not decoded: no gap in the partial
         timer: threading.Timer | None = None
         if duration is not None:
             def _stop_after_duration() -> None:
@@ -523,7 +524,11 @@ class Connection(FleetMixin):
                 if result.first_row_after is None and len(payload) > 2:
                     result.first_row_after = time.monotonic() - start
                 if streaming:
-                    frame = frame_from_parts([(payload, list(response.Columns))])
+                    try:
+                        frame = frame_from_parts([(payload, list(response.Columns))])
+                    except ResponseDecodeError as err:
+                        err.result = result
+                        raise
                     counters.rows += len(frame)
                     if max_rows is not None and counters.rows >= max_rows:
                         frame = frame.iloc[: len(frame) - (counters.rows - max_rows)]
@@ -537,8 +542,10 @@ class Connection(FleetMixin):
                         break
                     continue
                 assert decoder is not None
-                pending.append(decoder.submit(statement.builder.add_part, payload,
-                                              list(response.Columns)))
+                if decode_failed.is_set():
+                    settle(0)  # raises the decode error: stop receiving
+                pending.append(decoder.submit(_decode_part, statement.builder, payload,
+                                              list(response.Columns), decode_failed))
                 if max_rows is not None:  # a scan of the payload: only when it matters
                     pending_upper += _rows_upper_bound(payload)
                 settle(_MAX_PENDING_PARTS)
@@ -657,6 +664,18 @@ def _rows_upper_bound(payload: str) -> int:
     if len(payload) <= 2:
         return 0
     return payload.count("},{") + 1
+
+
+def _decode_part(builder: FrameBuilder, payload: str, columns: list[str],
+                 failed: threading.Event) -> int:
+    """Decode one part on the decoder thread, unless an earlier part of the call failed."""
+    if failed.is_set():
+        return 0
+    try:
+        return builder.add_part(payload, columns)
+    except ResponseDecodeError:
+        failed.set()
+        raise
 
 
 def _drain_quietly(pending: list[Future[int]]) -> None:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from velonb.emulator.acl import ROOT_ORG_ID, AccessControl, Org, User
+from velonb.emulator.faults import Faults
 from velonb.emulator.filestore import FileStore
 from velonb.emulator.pki import (
     SERVER_NAME,
@@ -38,11 +39,24 @@ Roles = Iterable[str]
 UserSpec = Mapping[str, Roles | Mapping[str, Roles]]
 
 
+def is_loopback(host: str) -> bool:
+    """True for ``localhost`` and loopback addresses (``127.0.0.0/8``, ``::1``)."""
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class Emulator:
     """Runs the emulated API server; a context manager (``start`` on enter, ``stop`` on exit).
 
     ``users`` maps a name to its roles in the root org, or to ``{org_id: roles}``;
     ``orgs`` maps extra org ids to names (the root org, ``root`` / ``<root>``, always exists);
+    Only loopback hosts are accepted unless ``allow_remote=True`` (``0.0.0.0`` would expose it).
     ``world`` is handed to every query's scope (the simulated fleet, when there is one: a
     ``velonb.emulator.world.World``, whose orgs are added and whose uploads go to ``filestore``).
     """
@@ -58,7 +72,13 @@ class Emulator:
         world: Any = None,
         filestore: FileStore | None = None,
         max_workers: int = 64,
+        allow_remote: bool = False,
     ) -> None:
+        if unix_socket is None and not allow_remote and not is_loopback(host):
+            raise ValueError(
+                f"refusing to bind the emulator to {host!r}: it serves a simulated fleet to any "
+                "holder of a config it signed; bind 127.0.0.1 / ::1, or pass allow_remote=True"
+            )
         self.host = host
         self.port = port
         self.unix_socket = Path(unix_socket).absolute() if unix_socket is not None else None
@@ -68,6 +88,7 @@ class Emulator:
         self.ca = CertificateAuthority.generate()
         self.server_credential: Credential = self.ca.issue_server(SERVER_NAME)
         self.max_workers = max_workers
+        self.faults = Faults(on_die=lambda: self.stop(grace=0))
         self._server: grpc.Server | None = None
         self._servicer: ApiServicer | None = None
         self._bound_port = 0
@@ -95,7 +116,7 @@ class Emulator:
             return self
         from velonb.emulator.server import ApiServicer, build_server
 
-        servicer = ApiServicer(self.acl, self.filestore, self.world)
+        servicer = ApiServicer(self.acl, self.filestore, self.world, self.faults)
         if self.unix_socket is not None:
             bind = f"unix://{self.unix_socket}"
         else:

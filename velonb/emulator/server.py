@@ -19,6 +19,7 @@ import grpc
 
 from velonb._proto import api_pb2, api_pb2_grpc
 from velonb.emulator.acl import SUPERUSER, AccessControl, is_root_org
+from velonb.emulator.faults import Faults
 from velonb.emulator.filestore import FileStore
 from velonb.emulator.streaming import Caller, QueryStream
 
@@ -59,10 +60,12 @@ def _identity(context: grpc.ServicerContext) -> str:
 class ApiServicer(api_pb2_grpc.APIServicer):
     """Query, VFSGetBuffer and Check as Velociraptor answers them."""
 
-    def __init__(self, acl: AccessControl, filestore: FileStore, world: Any = None) -> None:
+    def __init__(self, acl: AccessControl, filestore: FileStore, world: Any = None,
+                 faults: Faults | None = None) -> None:
         self.acl = acl
         self.filestore = filestore
         self.world = world
+        self.faults = faults if faults is not None else Faults()
         self._streams: set[QueryStream] = set()
         self._lock = threading.Lock()
 
@@ -99,7 +102,10 @@ class ApiServicer(api_pb2_grpc.APIServicer):
         with self._lock:
             self._streams.add(stream)
         try:
-            yield from stream
+            if self.faults.active:
+                yield from self.faults.apply(iter(stream), context)
+            else:
+                yield from stream
         finally:
             stream.cancel()
             with self._lock:
@@ -127,6 +133,7 @@ class ApiServicer(api_pb2_grpc.APIServicer):
         data = self.filestore.read(components, int(request.offset), int(request.length))
         if data is None:
             context.abort(grpc.StatusCode.NOT_FOUND, "Not Found")
+        self.faults.vfs_check(context, len(data))
         return api_pb2.VFSFileBuffer(data=data)
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Any:
