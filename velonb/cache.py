@@ -212,6 +212,23 @@ class Hit:
     frames: list[pd.DataFrame] = field(default_factory=list)
 
 
+def _untrusted(path: Path) -> str | None:
+    """Why a cache directory must not be trusted (another user owns or can write it), or None.
+
+    Entries in such a directory could have been planted: replaying them would show forged
+    evidence as if the server had returned it.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        return f"the cache directory {path} belongs to another user (uid {info.st_uid})"
+    if info.st_mode & 0o022:
+        return f"the cache directory {path} is writable by group or others"
+    return None
+
+
 def _private_dir(path: Path) -> None:
     if path.is_symlink():
         raise CacheError(f"refusing to write through the symbolic link {path}",
@@ -219,6 +236,10 @@ def _private_dir(path: Path) -> None:
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(path, 0o700)
+    problem = _untrusted(path)
+    if problem:
+        raise CacheError(problem, hint="use a cache directory of your own (VELONB_CACHE_DIR, "
+                         "%vql_config --cache-dir), or chmod 700 it if it is yours")
 
 
 def _write_atomic(directory: Path, name: str, data: bytes) -> Path:
@@ -267,6 +288,10 @@ class Cache:
     def _entry(self, sidecar: Path) -> Entry:
         if sidecar.is_symlink() or sidecar.parent.is_symlink():
             raise Damaged(f"cache entry {sidecar} is a symbolic link; it is not followed")
+        for directory in (self.path, sidecar.parent):
+            problem = _untrusted(directory)
+            if problem:
+                raise Damaged(f"{problem}: its entries are not trusted")
         try:
             meta = json.loads(sidecar.read_text(encoding="utf-8"))
         except FileNotFoundError:

@@ -16,7 +16,7 @@ import pytest
 import velonb
 from velonb.emulator import Emulator
 
-SHORT_QUERIES = int(os.environ.get("VELONB_LOAD_QUERIES", "2000"))
+SHORT_QUERIES = int(os.environ.get("VELONB_LOAD_QUERIES", "10000"))
 STREAM_ROWS = int(os.environ.get("VELONB_LOAD_ROWS", "1000000"))
 
 

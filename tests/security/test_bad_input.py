@@ -304,3 +304,25 @@ def test_random_text_decodes_or_fails_clearly(payload: str | bytes) -> None:
             frame_from_parts([(payload, [])])
         return
     _equal(frame_from_parts([(payload, [])]), expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0,
+                    reason="handing a directory to another user needs root (CI runs as root)")
+def test_cache_directory_owned_by_another_user_is_not_trusted(
+        cached: tuple[velonb.Connection, Path]) -> None:
+    """Entries in a directory someone else owns could be planted: never replayed, never added."""
+    conn, cache_dir = cached
+    os.chown(cache_dir, 65534, 65534)  # nobody
+    messages = _refetched(conn, cache_dir)
+    assert any("belongs to another user" in m for m in messages)
+    os.chown(cache_dir, 0, 0)
+
+
+def test_cache_directory_writable_by_others_is_not_trusted(
+        cached: tuple[velonb.Connection, Path]) -> None:
+    conn, cache_dir = cached
+    os.chmod(cache_dir, 0o777)
+    messages = _refetched(conn, cache_dir)
+    assert any("writable by group or others" in m for m in messages)
+    os.chmod(cache_dir, 0o700)
+    assert conn.execute(VQL, cache=True, cache_dir=cache_dir).cache.source == "cache"
