@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import random
 import threading
 import time
@@ -87,6 +88,8 @@ class World:
                     client.last_interrogate_flow_id = self.new_id("F.", client.first_seen_at)
                     client.last_interrogate_artifact_name = "Generic.Client.Info"
         self._flows: dict[tuple[str, str], dict[str, F.Flow]] = {}
+        # collections whose client went offline before finishing: (flow, parameters)
+        self._parked: list[tuple[F.Flow, dict[str, dict[str, str]]]] = []
         self._hunts: dict[str, dict[str, H.Hunt]] = {}
         self._pending_files: list[tuple[list[str], bytes]] = []
         self._history_done: set[tuple[str, str]] = set()
@@ -235,8 +238,34 @@ class World:
         assert client is not None
         return results.collect(client, defn, params, seed=self.seed, now=now)
 
+    def set_online(self, org_id: str, client_id: str, online: bool) -> None:
+        """Take a client off the network or bring it back (fault injection).
+
+        A collection whose client drops before finishing stays IN_PROGRESS, as on a real server
+        (the client has not reported back); it completes once the client is online again.
+        """
+        org = _org(org_id)
+        with self.lock:
+            client = self._clients.get(org, {}).get(client_id)
+            if client is None:
+                raise KeyError(f"no client {client_id} in org {org}")
+            client.online = online
+            if not online:
+                return
+            client.last_seen_at = int(time.time() * 1_000_000)
+            waiting = [p for p in self._parked if (p[0].org_id, p[0].client_id) == (org, client_id)]
+            self._parked = [p for p in self._parked if p not in waiting]
+        for flow, params in waiting:
+            flow.timers.append(self.scheduler.call_later(
+                self.flow_delay, functools.partial(self._complete, flow, params)))
+
     def _complete(self, flow: F.Flow, params: dict[str, dict[str, str]]) -> None:
         if flow.finished:
+            return
+        client = None if flow.client_id == "server" else self.client(flow.org_id, flow.client_id)
+        if client is not None and not client.online:
+            with self.lock:
+                self._parked.append((flow, params))  # finishes when the client is back
             return
         if not flow.query_stats:
             self._pickup(flow)
