@@ -42,6 +42,10 @@ REQUEST_NAME = "velonb"
 # Batches of 1000 rows or whatever arrived within a second: never the one-row-per-message default.
 DEFAULT_BATCH_ROWS = 1000
 DEFAULT_BATCH_WAIT = 1
+# execute()/query() are bounded by default, like the Velociraptor GUI's 10-minute notebook cells:
+# a stalled but live server must never hang a query forever. timeout=0 means no limit; event
+# streams (stream()) and exports (query_to_parquet()) have no default limit.
+DEFAULT_QUERY_TIMEOUT = 600.0
 # Extra client-side deadline beyond the server-side timeout, in case the server ignores it.
 TIMEOUT_GRACE_S = 30.0
 _MAX_PENDING_PARTS = 8
@@ -207,12 +211,15 @@ def _syntax_error(message: str, result: QueryResult) -> VQLSyntaxError:
 class Connection(FleetMixin):
     """A connection to one Velociraptor API server: one mTLS channel, shared safely by threads."""
 
-    def __init__(self, config: ApiClientConfig, *, org_id: str | None = None) -> None:
+    def __init__(self, config: ApiClientConfig, *, org_id: str | None = None,
+                 default_timeout: float = DEFAULT_QUERY_TIMEOUT) -> None:
         from velonb import transport
         from velonb._proto import api_pb2_grpc
 
         self.config = config
         self.org_id = org_id or ""
+        #: seconds; used by execute()/query() when they get timeout=None (0: no limit)
+        self.default_timeout = default_timeout
         self._channel: grpc.Channel | None = transport.create_channel(config)
         self._stub = api_pb2_grpc.APIStub(self._channel)
         self._lock = threading.Lock()
@@ -275,7 +282,7 @@ class Connection(FleetMixin):
             env=[vql_pb2.VQLEnv(key=k, value=v) for k, v in bindings.env.items()],
             max_row=batch_rows,
             max_wait=batch_wait,
-            timeout=int(timeout) if timeout else 0,
+            timeout=int(self.default_timeout if timeout is None else timeout),
             org_id=self.org_id if org_id is None else org_id,
         )
 
@@ -317,7 +324,8 @@ class Connection(FleetMixin):
         """Run ``vql`` and return every statement's frame, all server logs and timings.
 
         ``env`` binds Python values as VQL variables (see :mod:`velonb.params`). ``timeout`` is
-        the server-side limit in seconds (:class:`QueryTimeout` carries the partial rows).
+        the server-side limit in seconds (:class:`QueryTimeout` carries the partial rows); None
+        uses ``default_timeout`` (600 s unless changed), 0 means no limit.
         ``max_rows`` stops receiving after that many rows (``result.truncated``). Server
         ``ERROR:`` log lines are warnings (:class:`VQLWarning`) unless ``strict=True``, which
         raises :class:`VQLRuntimeError` (or :class:`PermissionDeniedError`) instead.
@@ -347,6 +355,7 @@ class Connection(FleetMixin):
     def _execute_live(self, vql: str, *, env: Mapping[str, Any] | None, org_id: str | None,
                       timeout: float | None, max_rows: int | None, strict: bool,
                       progress: Callable[[Progress], None] | None) -> QueryResult:
+        timeout = self.default_timeout if timeout is None else timeout
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
         for _ in self._run(request, result, timeout=timeout, max_rows=max_rows,
@@ -381,6 +390,7 @@ class Connection(FleetMixin):
         """
         from velonb.cache import Policy, is_offline
 
+        timeout = timeout or 0  # event streams have no default limit: duration/max_rows bound them
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         if result is None:
             result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
@@ -426,6 +436,7 @@ class Connection(FleetMixin):
         """
         from velonb.cache_sink import ParquetSink
 
+        timeout = timeout or 0  # exports are deliberate and may be long: no default limit
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
         with ParquetSink(path, partition_by=partition_by, overwrite=overwrite) as sink:
@@ -692,8 +703,11 @@ def connect(
     profile: str | None = None,
     org_id: str | None = None,
     password: str | None = None,
+    default_timeout: float = DEFAULT_QUERY_TIMEOUT,
 ) -> Connection:
     """Connect to a Velociraptor API server.
+
+    ``default_timeout`` (seconds) bounds every execute()/query() that passes no ``timeout``.
 
     ``config`` is an api_client.yaml path, an :class:`ApiClientConfig`, a dict of its keys, or
     None to discover one: the ``profile`` argument, ``$VELONB_API_CONFIG``,
@@ -708,4 +722,4 @@ def connect(
         resolved = config_from_dict(config, password=password)
     else:
         resolved = load_config(config, profile=profile, password=password)
-    return Connection(resolved, org_id=org_id)
+    return Connection(resolved, org_id=org_id, default_timeout=default_timeout)

@@ -101,8 +101,8 @@ def test_abort_mid_stream_with_reset_status(emu: Emulator, fault_config: Callabl
 def test_stalled_part_is_bounded_by_timeout(emu: Emulator, fault_config: Callable[..., Path],
                                             no_leaks: None,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """velonb has no idle-stream bound of its own (event queries are legitimately silent for
-    minutes); ``timeout=`` bounds a stall at timeout + grace, ``stream(duration=)`` exactly."""
+    """A stall is bounded: ``timeout=`` at timeout + grace, ``stream(duration=)`` exactly, and a
+    query without ``timeout=`` by the Connection's default_timeout (600 s unless changed)."""
     monkeypatch.setattr(query_module, "TIMEOUT_GRACE_S", 1.0)
     emu.faults.stall_after_parts = 2
     emu.faults.stall_seconds = 30
@@ -118,6 +118,24 @@ def test_stalled_part_is_bounded_by_timeout(emu: Emulator, fault_config: Callabl
         assert sum(len(f) for f in frames) == 2 * PART_ROWS
         emu.faults.clear()
         assert len(conn.query(VQL)) == 5000
+    assert _wait(lambda: emu.active_queries == 0)
+
+
+def test_stall_without_timeout_is_bounded_by_the_default(
+        emu: Emulator, fault_config: Callable[..., Path], no_leaks: None,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(query_module, "TIMEOUT_GRACE_S", 1.0)
+    emu.faults.stall_after_parts = 2
+    emu.faults.stall_seconds = 30
+    with velonb.connect(str(fault_config()), default_timeout=1) as conn:
+        assert conn.build_request(VQL).timeout == 1  # what is sent when timeout= is not given
+        assert conn.build_request(VQL, timeout=0).timeout == 0  # 0: no limit
+        start = time.monotonic()
+        with pytest.raises(QueryTimeout) as info:
+            conn.execute(VQL)  # no timeout= given
+        assert time.monotonic() - start < 6
+        check_partial(info.value, 2)
+        emu.faults.clear()
     assert _wait(lambda: emu.active_queries == 0)
 
 
