@@ -53,3 +53,18 @@ def run_world_query(
         if produced is not None:
             rows.extend(produced)
     return rows, logs
+
+
+def run_vql(text: str, **scope: Any) -> tuple[list[list[dict[str, Any]]], list[str]]:
+    """Run ``text`` on the emulator's VQL engine in a fresh Scope(**scope), no world, no gRPC;
+    returns (one row list per SELECT statement, log lines)."""
+    from velonb.emulator.vql import Scope, execute, parse
+
+    logs: list[str] = []
+    bound = Scope(log=logs.append, **scope)
+    out = []
+    for statement in parse(text):
+        rows = execute(statement, bound)
+        if rows is not None:
+            out.append(list(rows))
+    return out, logs

@@ -9,12 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from velonb.cli import main
-from velonb.errors import CacheError
-from velonb.pack import unpack
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "02-cache-and-replay.ipynb"
 DISCOVERY = ("VELONB_API_CONFIG", "VELOCIRAPTOR_API_FILE", "VELOCIRAPTOR_API_CONFIG",
@@ -80,15 +77,7 @@ def test_run_pack_stop_unpack_replay_offline(tmp_path, monkeypatch, emulator):
     assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
 
 
-def test_pack_needs_recorded_entries_and_unpack_refuses_bad_zips(tmp_path, capsys):
+def test_pack_needs_recorded_entries(tmp_path, capsys):
+    """(Archives whose members escape or do not belong are refused by unpack: tests/security.)"""
     assert main(["pack", str(NOTEBOOK), "-o", str(tmp_path / "x.zip")]) == 1
     assert "records no cache entries" in capsys.readouterr().err
-    for bad in ("../evil.ipynb", "/abs.ipynb", ".velonb-cache/../../x", "other/file.txt"):
-        archive = tmp_path / "bad.zip"
-        with zipfile.ZipFile(archive, "w") as zf:
-            zf.writestr("case.ipynb", "{}")
-            zf.writestr(".velonb-cache/case.json", "{}")
-            zf.writestr(bad, "x")
-        with pytest.raises(CacheError, match="refusing"):
-            unpack(archive, tmp_path / "out")
-        assert not (tmp_path / "out").exists()

@@ -3,19 +3,11 @@
 import datetime as dt
 
 import pytest
+from wire_helpers import run_vql
 
-from velonb.emulator.vql import Arg, Scope, VQLCallError, execute, function, parse, plugin
+from velonb.emulator.vql import Arg, VQLCallError, function, plugin
 
-
-def run(text, **kw):
-    logs = []
-    scope = Scope(log=logs.append, **kw)
-    out = []
-    for st in parse(text):
-        res = execute(st, scope)
-        if res is not None:
-            out.append(list(res))
-    return out, logs
+run = run_vql
 
 
 def one(expr, **kw):

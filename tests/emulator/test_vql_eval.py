@@ -4,19 +4,11 @@ import threading
 import time
 
 import pytest
+from wire_helpers import run_vql
 
 from velonb.emulator.vql import Scope, execute, parse
 
-
-def run(text, **kw):
-    logs = []
-    scope = Scope(log=logs.append, **kw)
-    out = []
-    for st in parse(text):
-        res = execute(st, scope)
-        if res is not None:
-            out.append(list(res))
-    return out, logs
+run = run_vql
 
 
 def one(expr, **kw):

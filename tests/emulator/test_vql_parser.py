@@ -1,19 +1,11 @@
 """Parser coverage: grammar constructs, column naming (vfilter ToString), parse errors."""
 
 import pytest
+from wire_helpers import run_vql
 
-from velonb.emulator.vql import Scope, VQLParseError, execute, parse
+from velonb.emulator.vql import VQLParseError, parse
 
-
-def run(text, **kw):
-    logs = []
-    scope = Scope(log=logs.append, **kw)
-    out = []
-    for st in parse(text):
-        res = execute(st, scope)
-        if res is not None:
-            out.append(list(res))
-    return out, logs
+run = run_vql
 
 
 def cols(text):

@@ -230,7 +230,8 @@ def test_planted_symlinks_are_not_followed(cached: tuple[velonb.Connection, Path
 
 def test_pack_members_escaping_are_refused(tmp_path: Path) -> None:
     for bad in ("../evil.ipynb", "/abs.ipynb", ".velonb-cache/../../x", "C:/x.ipynb",
-                "..\\..\\x.ipynb", ".velonb-cache/0123456789abcdef/../../../x.json"):
+                "..\\..\\x.ipynb", ".velonb-cache/0123456789abcdef/../../../x.json",
+                "other/file.txt"):
         archive = tmp_path / "bad.zip"
         with zipfile.ZipFile(archive, "w") as zf:
             zf.writestr("case.ipynb", "{}")
