@@ -62,8 +62,8 @@ _SCALAR = (pa.null(), pa.bool_(), pa.int64(), pa.float64(), pa.string())
 
 def read_rows(raw: bytes, hint: pa.Schema | None) -> pa.StructArray | None:
     """Parse a part as Arrow rows (one struct per row), or None when Arrow can't or mustn't."""
-    if b"\n" in raw or b"\r" in raw:  # compact JSON has none; keep the one-line trick exact
-        return None
+    # A raw line break (JSON whitespace; compact parts have none) splits the line: the first
+    # piece is an unclosed object and fails to parse, or there are 2+ rows; both return None.
     line = b'{"rows":' + raw + b"}\n"
     opts = pj.ReadOptions(block_size=len(line) + 1, use_threads=False)
     schema = hint
@@ -214,6 +214,8 @@ def _segment(name: str, arr: pa.Array, counts: Counter[str], tokens: _KeyTokens)
             ints = _int_literals(name, arr, counts, tokens)
             return None if ints is None else FloatInts(arr, ints)
         return arr
+    if arr.type == pa.string():  # pandas keeps large_string: widen offsets here, in parallel
+        return arr.cast(pa.large_string())
     if arr.type in _SCALAR:
         return arr
     if pa.types.is_list(arr.type):

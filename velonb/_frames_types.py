@@ -60,7 +60,7 @@ def parse_rfc3339(text: str) -> tuple[int, int] | None:
 def datetime_series(epoch: np.ndarray, unit: str) -> pd.Series:
     """A tz-aware UTC Series from int64 epoch values in ``unit`` (``_NAT`` marks nulls)."""
     values = epoch.astype(np.int64, copy=False).view(f"M8[{unit}]")
-    return pd.Series(values).dt.tz_localize("UTC")
+    return pd.Series(values, copy=False).dt.tz_localize("UTC")
 
 
 def _timestamps_from_strings(values: Sequence[Any]) -> pd.Series | None:
@@ -83,13 +83,14 @@ def _timestamps_from_strings(values: Sequence[Any]) -> pd.Series | None:
 
 def object_series(values: Sequence[Any]) -> pd.Series:
     """An object Series holding exactly these Python values (lists stay lists)."""
-    return pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object)
+    return pd.Series(np.fromiter(values, dtype=object, count=len(values)), dtype=object,
+                     copy=False)
 
 
 def masked_series(filled: np.ndarray, mask: np.ndarray | None) -> pd.Series:
     """A numpy-backed Series, or the pandas nullable dtype (Int64/UInt64/boolean) with nulls."""
     if mask is None or not mask.any():
-        return pd.Series(filled)
+        return pd.Series(filled, copy=False)  # pandas 3 would copy the array by default
     if filled.dtype == np.bool_:
         return pd.Series(pd.arrays.BooleanArray(filled, mask))
     return pd.Series(pd.arrays.IntegerArray(filled, mask))

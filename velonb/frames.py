@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 import pyarrow as pa
@@ -48,7 +48,8 @@ from velonb._frames_types import (
 )
 from velonb.errors import ResponseDecodeError
 
-__all__ = ["STR_DTYPE", "FrameBuilder", "frame_from_parts", "reference_frame"]
+__all__ = ["STR_DTYPE", "DecodedPart", "FrameBuilder", "decode_part", "frame_from_parts",
+           "reference_frame"]
 
 _HINT = "the server sent a malformed result part; re-run the query or report the server version"
 
@@ -92,7 +93,8 @@ def reference_frame(parts: Iterable[tuple[str | bytes, Sequence[str]]]) -> pd.Da
 def _assemble(data: dict[str, pd.Series], nrows: int) -> pd.DataFrame:
     if not data:
         return pd.DataFrame(index=pd.RangeIndex(nrows))
-    frame = pd.DataFrame(dict(enumerate(data.values())), index=pd.RangeIndex(nrows))
+    # copy=False: each column keeps its own array (no consolidation copy into 2-D blocks)
+    frame = pd.DataFrame(dict(enumerate(data.values())), index=pd.RangeIndex(nrows), copy=False)
     frame.columns = pd.Index(list(data))
     return frame
 
@@ -103,13 +105,50 @@ def _py_segment(values: list[Any]) -> Segment:
     kinds.discard(type(None))
     if not kinds:
         return None if not values else pa.nulls(len(values))
-    typ = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+    typ = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.large_string()}
     if len(kinds) == 1 and (kind := next(iter(kinds))) in typ:
         try:
             return pa.array(values, type=typ[kind])
         except (pa.ArrowException, OverflowError, UnicodeEncodeError, ValueError):
             pass  # ints beyond int64, lone surrogates: keep exact Python values
     return values
+
+
+class DecodedPart(NamedTuple):
+    """One response part decoded into column segments (see `FrameBuilder.append`)."""
+
+    nrows: int
+    names: list[str]
+    segments: dict[str, Segment]
+    columns: Sequence[str]
+    hint: pa.Schema | None
+
+
+def decode_part(response: str | bytes, columns: Sequence[str], index: int,
+                hint: pa.Schema | None = None) -> DecodedPart:
+    """Decode one part (``index`` names it in errors); ``hint`` is an earlier part's schema."""
+    raw: bytes | None
+    if isinstance(response, str):
+        try:
+            raw = response.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = None
+    else:
+        raw = bytes(response)
+    rows = read_rows(raw, hint) if raw is not None else None
+    if rows is not None:
+        assert raw is not None
+        names, segs = part_segments(rows, raw)
+        missing = [name for name, seg in segs.items() if seg is None]
+        if missing:
+            py_rows = _json_rows(raw, index)
+            for name in missing:
+                segs[name] = _py_segment([row.get(name) for row in py_rows])
+        return DecodedPart(len(rows), names, segs, columns, hint_for(rows))
+    py_rows = _json_rows(response, index)
+    names = list({k: None for row in py_rows for k in row})
+    segs = {name: _py_segment([row.get(name) for row in py_rows]) for name in names}
+    return DecodedPart(len(py_rows), names, segs, columns, None)
 
 
 class FrameBuilder:
@@ -134,37 +173,28 @@ class FrameBuilder:
 
     def add_part(self, response: str | bytes, columns: Sequence[str] = ()) -> int:
         """Decode one response part; return its row count (ResponseDecodeError if malformed)."""
-        index = len(self._parts)
-        raw: bytes | None
-        if isinstance(response, str):
-            try:
-                raw = response.encode("utf-8")
-            except UnicodeEncodeError:
-                raw = None
-        else:
-            raw = bytes(response)
-        rows = read_rows(raw, self._hint) if raw is not None else None
-        if rows is not None:
-            assert raw is not None
-            self._hint = hint_for(rows) or self._hint
-            names, segs = part_segments(rows, raw)
-            nrows = len(rows)
-            missing = [name for name, seg in segs.items() if seg is None]
-            if missing:
-                py_rows = _json_rows(raw, index)
-                for name in missing:
-                    segs[name] = _py_segment([row.get(name) for row in py_rows])
-        else:
-            py_rows = _json_rows(response, index)
-            names = list({k: None for row in py_rows for k in row})
-            segs = {name: _py_segment([row.get(name) for row in py_rows]) for name in names}
-            nrows = len(py_rows)
-        self._order.update(dict.fromkeys(columns))
-        self._order.update(dict.fromkeys(names))
-        self._parts.append((nrows, segs))
-        self._rows += nrows
+        return self.append(self.decode(response, columns))
+
+    def decode(self, response: str | bytes, columns: Sequence[str] = (),
+               index: int | None = None) -> DecodedPart:
+        """Decode a part without adding it: safe on any thread while others decode or append.
+
+        ``index`` (the part's number in the statement, for error messages) defaults to the
+        number of parts appended so far.
+        """
+        return decode_part(response, columns, len(self._parts) if index is None else index,
+                           self._hint)
+
+    def append(self, part: DecodedPart) -> int:
+        """Add a decoded part after those already added; return its row count."""
+        if part.hint is not None:
+            self._hint = part.hint
+        self._order.update(dict.fromkeys(part.columns))
+        self._order.update(dict.fromkeys(part.names))
+        self._parts.append((part.nrows, part.segments))
+        self._rows += part.nrows
         self._frame = None
-        return nrows
+        return part.nrows
 
     def to_frame(self) -> pd.DataFrame:
         """The DataFrame of all parts so far (cached until the next add_part)."""
@@ -211,16 +241,18 @@ def _arrow_series(arrays: list[pa.Array]) -> pd.Series | None:
         return None
     typ = next(iter(types))
     col = pa.chunked_array([a.cast(typ) if a.type != typ else a for a in arrays], type=typ)
-    if typ == pa.string():
+    if typ == pa.large_string():
         ts = timestamps_series(col)
         if ts is not None:
             return ts
         series = col.to_pandas()
         return series if series.dtype == STR_DTYPE else series.astype(STR_DTYPE)
     if typ == pa.float64():
-        return pd.Series(pc.fill_null(col, float("nan")).to_numpy())
+        return pd.Series(pc.fill_null(col, float("nan")).to_numpy(), copy=False)
     if typ in (pa.int64(), pa.bool_()):
-        mask = col.is_null().to_numpy() if col.null_count else None
+        if not col.null_count:
+            return masked_series(col.to_numpy(), None)
+        mask = col.is_null().to_numpy()
         filled = pc.fill_null(col, 0 if typ == pa.int64() else False).to_numpy()
         return masked_series(filled, mask)
     return None

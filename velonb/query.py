@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 import threading
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from velonb.cache import Cache, CacheStatus, Policy
     from velonb.cache_sink import ParquetSummary
     from velonb.config import ApiClientConfig
-    from velonb.frames import FrameBuilder
+    from velonb.frames import DecodedPart, FrameBuilder
 
 REQUEST_NAME = "velonb"
 # Batches of 1000 rows or whatever arrived within a second: never the one-row-per-message default.
@@ -49,6 +48,8 @@ DEFAULT_QUERY_TIMEOUT = 600.0
 # Extra client-side deadline beyond the server-side timeout, in case the server ignores it.
 TIMEOUT_GRACE_S = 30.0
 _MAX_PENDING_PARTS = 8
+#: parts decoded at once (pyarrow parses with the GIL released: one part per core)
+_DECODE_WORKERS = 2
 
 _LEVEL = re.compile(r"^(DEFAULT|ERROR|INFO|WARN|WARNING|DEBUG|ALERT):")
 _PARSE_POSITION = re.compile(r"(\d+):(\d+): (.*)$", re.DOTALL)
@@ -214,7 +215,7 @@ class Connection(FleetMixin):
     def __init__(self, config: ApiClientConfig, *, org_id: str | None = None,
                  default_timeout: float = DEFAULT_QUERY_TIMEOUT) -> None:
         from velonb import transport
-        from velonb._proto import api_pb2_grpc
+        from velonb._proto import api_pb2_grpc, velonb_wire_pb2, vql_pb2
 
         self.config = config
         self.org_id = org_id or ""
@@ -222,6 +223,13 @@ class Connection(FleetMixin):
         self.default_timeout = default_timeout
         self._channel: grpc.Channel | None = transport.create_channel(config)
         self._stub = api_pb2_grpc.APIStub(self._channel)
+        # The Query stream read as VQLResponseBytes (protos/velonb_wire.proto): the same
+        # messages, but each JSON part arrives as bytes for the decoder, never as a str.
+        self._query_call = self._channel.unary_stream(
+            "/proto.API/Query",
+            request_serializer=vql_pb2.VQLCollectorArgs.SerializeToString,
+            response_deserializer=velonb_wire_pb2.VQLResponseBytes.FromString,
+        )
         self._lock = threading.Lock()
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -471,11 +479,12 @@ class Connection(FleetMixin):
 
         self._require_open()
         deadline = (timeout + TIMEOUT_GRACE_S) if timeout else None
-        call = self._stub.Query(request, timeout=deadline)
+        call = self._query_call(request, timeout=deadline)
         counters = Progress()
         statements: dict[tuple[str, int], StatementResult] = {}
-        pending: list[Future[int]] = []
-        decoder = None if streaming else ThreadPoolExecutor(1, thread_name_prefix="velonb-decode")
+        pending: list[tuple[Future[DecodedPart | None], FrameBuilder]] = []
+        decoder = None if streaming else ThreadPoolExecutor(_DECODE_WORKERS,
+                                                            thread_name_prefix="velonb-decode")
         stopped_by_us = threading.Event()
         decode_failed = threading.Event()  # later parts are not decoded: no gap in the partial
         timer: threading.Timer | None = None
@@ -494,12 +503,14 @@ class Connection(FleetMixin):
             """Wait until at most ``limit`` parts are still decoding; count their rows."""
             nonlocal pending_upper
             while len(pending) > limit:
-                future = pending.pop(0)
+                future, builder = pending.pop(0)
                 try:
-                    counters.rows += future.result()
+                    decoded = future.result()
                 except ResponseDecodeError as err:
                     err.result = result
                     raise
+                if decoded is not None:
+                    counters.rows += builder.append(decoded)
             if not pending:
                 pending_upper = 0
 
@@ -555,8 +566,9 @@ class Connection(FleetMixin):
                 assert decoder is not None
                 if decode_failed.is_set():
                     settle(0)  # raises the decode error: stop receiving
-                pending.append(decoder.submit(_decode_part, statement.builder, payload,
-                                              list(response.Columns), decode_failed))
+                pending.append((decoder.submit(_decode_part, statement.builder, payload,
+                                               list(response.Columns), statement.parts - 1,
+                                               decode_failed), statement.builder))
                 if max_rows is not None:  # a scan of the payload: only when it matters
                     pending_upper += _rows_upper_bound(payload)
                 settle(_MAX_PENDING_PARTS)
@@ -667,33 +679,45 @@ def _strip_markup(text: str) -> str:
     return re.sub(r"</?[a-z]*>", "", text)
 
 
-def _rows_upper_bound(payload: str) -> int:
+def _rows_upper_bound(payload: bytes) -> int:
     """An upper bound of the rows in a compact JSON array part, without parsing it.
 
     Rows are separated by ``},{``; nested lists of objects add more, never fewer, occurrences.
     """
     if len(payload) <= 2:
         return 0
-    return payload.count("},{") + 1
+    return payload.count(b"},{") + 1
 
 
-def _decode_part(builder: FrameBuilder, payload: str, columns: list[str],
-                 failed: threading.Event) -> int:
-    """Decode one part on the decoder thread, unless an earlier part of the call failed."""
+def _decode_part(builder: FrameBuilder, payload: bytes, columns: list[str], index: int,
+                 failed: threading.Event) -> DecodedPart | None:
+    """Decode one part on a decoder thread, unless an earlier part of the call failed.
+
+    Parts are decoded out of order by several workers but appended in order by the receiving
+    thread (`settle`, `_drain_quietly`), so the rows never have a gap.
+    """
     if failed.is_set():
-        return 0
+        return None
     try:
-        return builder.add_part(payload, columns)
+        return builder.decode(payload, columns, index)
     except ResponseDecodeError:
         failed.set()
         raise
 
 
-def _drain_quietly(pending: list[Future[int]]) -> None:
-    for future in pending:
-        # A decode error here is secondary to the failure being raised.
-        with contextlib.suppress(Exception):
-            future.result()
+def _drain_quietly(pending: list[tuple[Future[DecodedPart | None], FrameBuilder]]) -> None:
+    """Keep the parts decoded so far, in order, up to the first that failed or was skipped."""
+    keep = True
+    for future, builder in pending:
+        try:
+            decoded = future.result()
+        except Exception:  # secondary to the failure being raised
+            keep = False
+            continue
+        if keep and decoded is not None:
+            builder.append(decoded)
+        else:
+            keep = False
     pending.clear()
 
 

@@ -265,3 +265,18 @@ def test_orgs(admin):
 def test_empty_vql_is_refused_before_sending(api_conn):
     with pytest.raises(QueryError):
         api_conn.query("   ")
+
+
+def test_parts_decoded_by_several_workers_come_back_in_order(api_conn):
+    """Parts are decoded concurrently (velonb.query._DECODE_WORKERS) but appended in order."""
+    from velonb import query as query_module
+
+    assert query_module._DECODE_WORKERS >= 2
+    vql = ("SELECT _value AS n, format(format='row-%d', args=_value) AS label "
+           "FROM range(end=25000)")
+    result = api_conn.execute(vql)
+    statement = result.statements[0]
+    assert statement.parts >= 25  # 1000-row parts: many decoded side by side
+    frame = result.frame
+    assert frame["n"].tolist() == list(range(25000))
+    assert frame["label"].tolist()[24990:] == [f"row-{i}" for i in range(24990, 25000)]

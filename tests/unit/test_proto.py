@@ -69,3 +69,29 @@ def test_coexists_with_another_proto_package_in_the_default_pool(tmp_path):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          cwd=ROOT)
     assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr
+
+
+def test_bytes_view_of_the_query_stream_mirrors_vql_response():
+    """velonb reads the Query stream as VQLResponseBytes: every field as VQLResponse's, except
+    that Response is bytes (the same length-delimited wire type), so any message parses."""
+    from google.protobuf.descriptor import FieldDescriptor
+
+    from velonb._proto import velonb_wire_pb2
+
+    def shape(message):
+        return {f.name: (f.number, f.type, f.is_repeated,
+                         f.message_type.full_name if f.message_type else None)
+                for f in message.DESCRIPTOR.fields}
+
+    real, ours = shape(vql_pb2.VQLResponse), shape(velonb_wire_pb2.VQLResponseBytes)
+    assert real.pop("Response")[1] == FieldDescriptor.TYPE_STRING
+    assert ours.pop("Response")[1] == FieldDescriptor.TYPE_BYTES
+    assert ours == real
+    sent = vql_pb2.VQLResponse(Response='[{"Name":"caf\u00e9"}]', Columns=["Name"], query_id=2,
+                               part=7, log="", timestamp=1733300000000000, org_id="O1234")
+    sent.Query.Name, sent.Query.VQL = "q", "SELECT 1 FROM scope()"
+    got = velonb_wire_pb2.VQLResponseBytes.FromString(sent.SerializeToString())
+    assert got.Response == sent.Response.encode("utf-8")
+    assert (list(got.Columns), got.query_id, got.part, got.timestamp, got.org_id) == (
+        ["Name"], 2, 7, 1733300000000000, "O1234")
+    assert (got.Query.Name, got.Query.VQL) == ("q", "SELECT 1 FROM scope()")
