@@ -341,14 +341,44 @@ def _pylist(arr: pa.Array) -> list[Any]:
 
     Equal strings are interchangeable values (immutable), so this is the same list by value;
     it is as fast as ``to_pylist`` and keeps one object per distinct string (e.g. the hashes
-    of the same executable in every row).
+    of the same executable in every row). Dictionary arrays (the cache's struct children) are
+    already in that form.
     """
-    if arr.type == pa.string() and not arr.null_count and len(arr) > 1:
+    if pa.types.is_dictionary(arr.type):
+        if arr.null_count:
+            return arr.to_pylist()
+        distinct = arr.dictionary.to_pylist()
+        return list(map(distinct.__getitem__, arr.indices.to_numpy().tolist()))
+    if arr.type in (pa.string(), pa.large_string()) and not arr.null_count and len(arr) > 1:
         encoded = arr.dictionary_encode()
         if len(encoded.dictionary) < len(arr):
             distinct = encoded.dictionary.to_pylist()
-            return [distinct[i] for i in encoded.indices.to_numpy().tolist()]
+            return list(map(distinct.__getitem__, encoded.indices.to_numpy().tolist()))
     return arr.to_pylist()
+
+
+_FLAT_CHILD = (pa.null(), pa.bool_(), pa.int64(), pa.uint64(), pa.float64(), pa.string(),
+               pa.large_string())
+
+
+def _flat_child(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return t.value_type in (pa.string(), pa.large_string())
+    return t in _FLAT_CHILD
+
+
+def flat_struct_pylist(arr: pa.StructArray) -> list[Any] | None:
+    """``arr.to_pylist()`` of a struct whose fields are all scalars, built 3-5x faster
+    (compiled dict maker, shared strings); None for nested fields or odd field names."""
+    fields = tuple(f.name for f in arr.type)
+    if (not fields or len(set(fields)) != len(fields)
+            or not all(_flat_child(f.type) for f in arr.type)):
+        return None
+    dicts: list[Any] = _dict_maker(fields)(*[_pylist(kid) for kid in arr.flatten()])
+    if arr.null_count:
+        for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)).tolist():
+            dicts[i] = None
+    return dicts
 
 
 def _struct_dicts(

@@ -40,6 +40,8 @@ import importlib
 import json
 import math
 import re
+from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from velonb._frames_arrow import flat_struct_pylist
 from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
 from velonb.errors import CacheError
 
@@ -173,7 +176,16 @@ def _child_array(values: list[Any]) -> pa.Array | None:
     kind = kinds.pop()
     try:
         if kind is str:
-            return pa.array(values, type=pa.large_string())
+            # repeated strings (hashes, user names) are stored and read back as a dictionary:
+            # smaller in memory when read, and decoded to one shared str per distinct value
+            distinct = {v: None for v in values if v is not None}
+            if len(values) < 2 or 2 * len(distinct) > len(values):
+                return pa.array(values, type=pa.large_string())
+            number: dict[str | None, int | None] = {v: i for i, v in enumerate(distinct)}
+            number[None] = None
+            return pa.DictionaryArray.from_arrays(
+                pa.array(list(map(number.__getitem__, values)), type=pa.int32()),
+                pa.array(list(distinct), type=pa.large_string()))
         if kind is bool:
             return pa.array(values, type=pa.bool_())
         if kind is int:
@@ -192,20 +204,17 @@ def _child_array(values: list[Any]) -> pa.Array | None:
     return None
 
 
-def _struct_array(values: list[Any]) -> pa.StructArray | None:
+def _struct_array(values: Sequence[Any]) -> pa.StructArray | None:
     """Dicts (or None) that all have the same non-empty str keys in the same order, each key
     one kind of value: an Arrow struct array that ``to_pylist``/``to_pandas`` gives back."""
-    keys = None
-    for value in values:
-        if value is None:
-            continue
-        if type(value) is not dict:
-            return None
-        shape = tuple(value)
-        if keys is None:
-            keys = shape
-        elif shape != keys:
-            return None
+    nulls = [i for i, v in enumerate(values) if v is None]  # (not ``in``: pd.NA == None raises)
+    present = [v for v in values if v is not None] if nulls else values
+    if not present or set(map(type, present)) != {dict}:
+        return None
+    shapes = set(map(tuple, present))  # each dict's keys, in order
+    if len(shapes) != 1:
+        return None
+    keys = shapes.pop()
     if not keys or not all(type(k) is str for k in keys):
         return None
     try:
@@ -214,13 +223,21 @@ def _struct_array(values: list[Any]) -> pa.StructArray | None:
     except UnicodeEncodeError:
         return None
     children = []
-    for k in keys:
-        child = _child_array([None if v is None else v[k] for v in values])
+    for key in keys:
+        child = _child_array(list(map(itemgetter(key), present)))
         if child is None:
             return None
         children.append(child)
-    mask = pa.array([v is None for v in values], type=pa.bool_())
-    return pa.StructArray.from_arrays(children, names=list(keys), mask=mask)
+    if not nulls:
+        return pa.StructArray.from_arrays(children, names=list(keys))
+    # spread the present rows' values over all rows; a null row's children are never read
+    mask = np.zeros(len(values), dtype=bool)
+    mask[nulls] = True
+    where = np.cumsum(~mask) - 1
+    where[mask] = 0
+    index = pa.array(where)
+    return pa.StructArray.from_arrays([c.take(index) for c in children], names=list(keys),
+                                      mask=pa.array(mask))
 
 
 # --- JSON text columns ---------------------------------------------------------------------------
@@ -307,7 +324,11 @@ def _decode_column(col: pa.ChunkedArray, spec: dict[str, Any], nrows: int) -> pd
     if codec == "null":
         return object_series([None] * nrows)
     if codec == "struct":
-        return object_series(col.to_pylist())
+        values: list[Any] = []
+        for chunk in col.chunks:
+            dicts = flat_struct_pylist(chunk) if len(chunk) else []
+            values.extend(chunk.to_pylist() if dicts is None else dicts)
+        return object_series(values)
     if codec in ("json", "tagged"):
         # one parse of the whole column (a JSON null is None, as a Parquet null is)
         values = _loads_column(col, bool(spec.get("wide_ints", True)))
