@@ -190,7 +190,8 @@ def main() -> None:
                 plan.append((key, label, python, script, {**common, **(extra or {})}, repeat))
 
             if "floor" in only:
-                add("floor", "(1) floor: raw gRPC stream, 1000-row parts, discarded", "floor.py")
+                add("floor", "(1) floor: raw gRPC stream, 1000-row parts, bytes discarded",
+                    "floor.py")
             if "pyvelociraptor" in only:
                 if pyvelo is None:
                     results["pyvelociraptor"] = Runs("(2) pyvelociraptor DataFrameQuery",

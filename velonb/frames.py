@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import pandas as pd
@@ -51,6 +52,8 @@ from velonb.errors import ResponseDecodeError
 __all__ = ["STR_DTYPE", "DecodedPart", "FrameBuilder", "decode_part", "frame_from_parts",
            "reference_frame"]
 
+#: from this many rows on, to_frame builds two columns at a time
+_PARALLEL_COLUMNS_ROWS = 50_000
 _HINT = "the server sent a malformed result part; re-run the query or report the server version"
 
 
@@ -199,7 +202,13 @@ class FrameBuilder:
     def to_frame(self) -> pd.DataFrame:
         """The DataFrame of all parts so far (cached until the next add_part)."""
         if self._frame is None:
-            data = {name: self._column(name) for name in self._order}
+            names = list(self._order)
+            if self._rows >= _PARALLEL_COLUMNS_ROWS and len(names) > 1:
+                # columns are independent and mostly Arrow/numpy work (GIL released)
+                with ThreadPoolExecutor(2, thread_name_prefix="velonb-columns") as pool:
+                    data = dict(zip(names, pool.map(self._column, names), strict=True))
+            else:
+                data = {name: self._column(name) for name in names}
             self._frame = _assemble(data, self._rows)
         return self._frame.copy(deep=False)
 

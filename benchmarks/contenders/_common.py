@@ -27,7 +27,12 @@ def proc_status_mb(field: str) -> float:
 def prepare_velonb() -> None:
     """Import what a velonb query loads lazily (grpc, pandas, pyarrow, the decoder), so the
     timing covers the query, as for the other contenders; ``import`` costs are measured apart."""
+    import velonb._proto.api_pb2_grpc
+    import velonb._proto.velonb_wire_pb2
+    import velonb.cache
+    import velonb.cache_codec
     import velonb.cache_run
+    import velonb.config
     import velonb.frames
     import velonb.query
     import velonb.transport  # noqa: F401

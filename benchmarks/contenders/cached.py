@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow.dataset  # noqa: F401  (read_table imports it: not part of the timing)
 import pyarrow.parquet as pq
 from _common import prepare_velonb, run
 

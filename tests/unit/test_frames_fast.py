@@ -75,3 +75,41 @@ def test_nested_dict_strings_are_shared_but_equal() -> None:
     first = df["Hash"].iloc[0]
     first["MD5"] = "changed"  # each row has its own dict: mutating one changes no other
     assert sum(h["MD5"] == "changed" for h in df["Hash"]) == 1
+
+
+_flat_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 - 1),
+                         st.floats(allow_nan=False), st.text(max_size=6))
+
+
+@given(st.lists(st.one_of(st.none(), st.fixed_dictionaries(
+    {"a": st.sampled_from(["x", "y", ""]), "b": st.one_of(st.none(), st.integers(0, 3)),
+     "c": st.text(max_size=4)})), min_size=1, max_size=40))
+@settings(max_examples=150, deadline=None)
+def test_flat_struct_pylist_equals_to_pylist(rows: list[dict[str, Any] | None]) -> None:
+    import pyarrow as pa
+
+    from velonb._frames_arrow import flat_struct_pylist
+
+    plain = pa.array(rows, type=pa.struct([("a", pa.large_string()), ("b", pa.int64()),
+                                           ("c", pa.string())]))
+    dictionary = pa.StructArray.from_arrays(
+        [plain.field("a").dictionary_encode(), plain.field("b"), plain.field("c")],
+        names=["a", "b", "c"], mask=plain.is_null())
+    for arr in (plain, dictionary, plain.slice(1)):
+        got = flat_struct_pylist(arr)
+        assert got == arr.to_pylist()
+        assert [list(d) if d else d for d in got] == [list(d) if d else d
+                                                       for d in arr.to_pylist()]
+
+
+def test_flat_struct_pylist_leaves_nested_and_odd_structs_to_arrow() -> None:
+    import pyarrow as pa
+
+    from velonb._frames_arrow import flat_struct_pylist
+
+    nested = pa.array([{"a": {"b": 1}}])
+    assert flat_struct_pylist(nested) is None
+    assert flat_struct_pylist(pa.array([{}], type=pa.struct([]))) is None
+    dup = pa.StructArray.from_arrays([pa.array([1]), pa.array([2])], names=["k", "k"])
+    assert flat_struct_pylist(dup) is None
+    assert flat_struct_pylist(pa.array([{"x": 1.5, "y": True}])) == [{"x": 1.5, "y": True}]
