@@ -288,7 +288,8 @@ def test_single_row_over_4_mib():
 
 @pytest.mark.parametrize(
     "bad",
-    [b"", b"[", b"{", b'{"a":1}', b"[1,2]", b'[{"a":1},2]', b"[null]", b'[{"a":1}]x', b"\xff"],
+    [b"", b"[", b"{", b'{"a":1}', b"[1,2]", b'[{"a":1},2]', b"[null]", b'[{"a":1}]x', b"\xff",
+     b'[{"a":"caf\xe9"}]'],  # parts arrive as bytes: invalid UTF-8 is the decoder's to catch
 )
 def test_invalid_json_raises(bad: bytes):
     builder = FrameBuilder()
