@@ -113,3 +113,24 @@ def test_flat_struct_pylist_leaves_nested_and_odd_structs_to_arrow() -> None:
     dup = pa.StructArray.from_arrays([pa.array([1]), pa.array([2])], names=["k", "k"])
     assert flat_struct_pylist(dup) is None
     assert flat_struct_pylist(pa.array([{"x": 1.5, "y": True}])) == [{"x": 1.5, "y": True}]
+
+
+def test_parse_pool_prefers_jemalloc_and_respects_the_arrow_setting(monkeypatch):
+    import pyarrow as pa
+
+    from velonb._frames_arrow import parse_pool
+
+    parse_pool.cache_clear()
+    try:
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+        try:
+            pa.jemalloc_memory_pool()
+            assert parse_pool().backend_name == "jemalloc"
+        except NotImplementedError:  # a pyarrow built without jemalloc: the default pool
+            assert parse_pool().backend_name == pa.default_memory_pool().backend_name
+        parse_pool.cache_clear()
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        assert parse_pool().backend_name == pa.default_memory_pool().backend_name
+        check([go_part([{"a": "x", "n": 1}]), go_part([{"a": "y", "n": 2}])])
+    finally:
+        parse_pool.cache_clear()
