@@ -138,10 +138,11 @@ def decode_part(response: str | bytes, columns: Sequence[str], index: int,
             raw = None
     else:
         raw = bytes(response)
-        try:  # pyarrow's parser does not check UTF-8; json.loads (the reference) does
-            raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raw = None  # decoded (or refused) exactly as the reference decoder does
+        if not raw.isascii():  # pyarrow's parser does not check UTF-8; json.loads does
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raw = None  # decoded (or refused) exactly as the reference decoder does
     rows = read_rows(raw, hint) if raw is not None else None
     if rows is not None:
         assert raw is not None
