@@ -87,12 +87,19 @@ def _is_json(value: Any) -> bool:
     return False
 
 
+# one encoder each (json.dumps with options builds a new encoder per call: ~2x slower)
+_JSON_TEXT = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+_JSON_ASCII = json.JSONEncoder(allow_nan=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    text = _JSON_TEXT.encode(value)
+    if text.isascii():
+        return text
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: escape them (json.loads restores them)
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = _JSON_ASCII.encode(value)
     return text
 
 
