@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import re
 import threading
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from velonb.errors import (
+    CacheError,
     PermissionDeniedError,
     QueryError,
     QueryInterrupted,
@@ -448,9 +450,28 @@ class Connection(FleetMixin):
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
         with ParquetSink(path, partition_by=partition_by, overwrite=overwrite) as sink:
-            for frame in self._run(request, result, timeout=timeout, max_rows=max_rows,
-                                   progress=progress, streaming=True):
-                sink.write(frame)
+            # the sink writes on its own thread, a few parts behind the decoding (converting a
+            # part to Arrow and Parquet is ~40% of the work); its errors surface here, in order
+            writing: collections.deque[Future[None]] = collections.deque()
+            with ThreadPoolExecutor(1, thread_name_prefix="velonb-parquet") as writer:
+                try:
+                    for frame in self._run(request, result, timeout=timeout, max_rows=max_rows,
+                                           progress=progress, streaming=True):
+                        writing.append(writer.submit(sink.write, frame))
+                        while writing and (len(writing) > _MAX_PENDING_PARTS
+                                           or writing[0].done()):
+                            writing.popleft().result()
+                    while writing:
+                        writing.popleft().result()
+                except OSError as err:  # a full disk, a vanished directory: nothing is kept
+                    raise CacheError(
+                        f"could not write {sink.path}: {err.strerror or err}; the query was "
+                        f"cancelled after {sink.rows} rows and no output was kept",
+                        hint="free some space or choose another path, then run it again",
+                    ) from err
+                finally:
+                    for pending in writing:  # after a failure: stop before the sink cleans up
+                        pending.cancel()
             self._finish(result, strict=False)
         return sink.summary(result)
 

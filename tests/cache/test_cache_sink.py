@@ -78,3 +78,28 @@ def test_many_partitions_and_a_late_column(conn, tmp_path):
     assert table.column("late").null_count == 2501
     for file in summary.files:  # every file has the one merged schema
         assert pq.read_schema(file).names == ["n", "late"]
+
+
+def test_a_full_disk_mid_export_is_a_named_error_and_keeps_nothing(conn, tmp_path, monkeypatch):
+    """sink.write runs on its own thread: its OSError reaches the caller as a CacheError, the
+    server query is cancelled, no output or temporary directory is left, and the connection
+    still works."""
+    import errno
+
+    real_write = cache_sink.ParquetSink.write
+    calls = []
+
+    def write(self, frame):
+        calls.append(len(frame))
+        if len(calls) == 5:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, frame)
+
+    monkeypatch.setattr(cache_sink.ParquetSink, "write", write)
+    path = tmp_path / "out.parquet"
+    with pytest.raises(CacheError, match="No space left on device") as info:
+        conn.query_to_parquet("SELECT _value AS n FROM range(end=200000)", path)
+    assert "no output was kept" in str(info.value) and info.value.hint
+    assert not path.exists() and not list(tmp_path.glob(".out.parquet.tmp-*"))
+    assert len(calls) < 200  # the stream stopped: not every part was handed over
+    assert conn.query("SELECT 1 AS one FROM scope()")["one"].tolist() == [1]
