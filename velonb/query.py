@@ -453,6 +453,18 @@ class Connection(FleetMixin):
             # the sink writes on its own thread, a few parts behind the decoding (converting a
             # part to Arrow and Parquet is ~40% of the work); its errors surface here, in order
             writing: collections.deque[Future[None]] = collections.deque()
+
+            def written() -> None:
+                """Wait for the oldest write; its OSError (a full disk...) as a CacheError."""
+                try:
+                    writing.popleft().result()
+                except OSError as err:
+                    raise CacheError(
+                        f"could not write {sink.path}: {err.strerror or err}; the query was "
+                        f"cancelled after {sink.rows} rows and no output was kept",
+                        hint="free some space or choose another path, then run it again",
+                    ) from err
+
             with ThreadPoolExecutor(1, thread_name_prefix="velonb-parquet") as writer:
                 try:
                     for frame in self._run(request, result, timeout=timeout, max_rows=max_rows,
@@ -460,15 +472,9 @@ class Connection(FleetMixin):
                         writing.append(writer.submit(sink.write, frame))
                         while writing and (len(writing) > _MAX_PENDING_PARTS
                                            or writing[0].done()):
-                            writing.popleft().result()
+                            written()
                     while writing:
-                        writing.popleft().result()
-                except OSError as err:  # a full disk, a vanished directory: nothing is kept
-                    raise CacheError(
-                        f"could not write {sink.path}: {err.strerror or err}; the query was "
-                        f"cancelled after {sink.rows} rows and no output was kept",
-                        hint="free some space or choose another path, then run it again",
-                    ) from err
+                        written()
                 finally:
                     for pending in writing:  # after a failure: stop before the sink cleans up
                         pending.cancel()
