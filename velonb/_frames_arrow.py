@@ -376,6 +376,64 @@ def _pylist(arr: pa.Array) -> list[Any]:
     return arr.to_pylist()
 
 
+#: from this many rows on, repeated combinations of string values are built from templates
+_TEMPLATE_MIN_ROWS = 64
+
+
+def _row_dicts(fields: tuple[str, ...], kids: list[pa.Array]) -> list[dict[str, Any]]:
+    """One new dict per row, ``{field: value}`` in field order.
+
+    When the rows repeat a few combinations of string values (the hashes of the same
+    executable), each row is a ``dict.copy`` of one template per combination: the same keys,
+    order and (immutable, shared) values as building it key by key, in about half the time.
+    """
+    templates = _templates(fields, kids) if kids and len(kids[0]) >= _TEMPLATE_MIN_ROWS else None
+    if templates is None:
+        return _dict_maker(fields)(*[_pylist(kid) for kid in kids])
+    table, rows = templates
+    return list(map(dict.copy, map(table.__getitem__, rows)))
+
+
+def _templates(fields: tuple[str, ...], kids: list[pa.Array]
+               ) -> tuple[list[dict[str, Any]], list[int]] | None:
+    """One dict per distinct combination of the kids' values and each row's combination, or
+    None (a null, a non-string field, or mostly distinct rows)."""
+    codes: np.ndarray | None = None
+    combinations = 1
+    dictionaries = []
+    for kid in kids:
+        if kid.null_count:
+            return None
+        if pa.types.is_dictionary(kid.type):
+            if kid.type.value_type not in (pa.string(), pa.large_string()):
+                return None
+            encoded = kid
+        elif kid.type in (pa.string(), pa.large_string()):
+            encoded = kid.dictionary_encode()
+        else:
+            return None
+        size = len(encoded.dictionary)
+        combinations *= max(size, 1)
+        if combinations >= 2**62:
+            return None
+        index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = index if codes is None else codes * size + index
+        dictionaries.append((encoded.dictionary, size))
+    if codes is None:
+        return None
+    distinct, rows = np.unique(codes, return_inverse=True)
+    if 2 * len(distinct) > len(codes):
+        return None
+    columns: list[list[Any]] = []
+    rest = distinct
+    for dictionary, size in reversed(dictionaries):
+        values = dictionary.to_pylist()
+        columns.append([values[i] for i in (rest % size).tolist()])
+        rest = rest // size
+    columns.reverse()
+    return _dict_maker(fields)(*columns), rows.tolist()
+
+
 _FLAT_CHILD = (pa.null(), pa.bool_(), pa.int64(), pa.uint64(), pa.float64(), pa.string(),
                pa.large_string())
 
@@ -393,7 +451,7 @@ def flat_struct_pylist(arr: pa.StructArray) -> list[Any] | None:
     if (not fields or len(set(fields)) != len(fields)
             or not all(_flat_child(f.type) for f in arr.type)):
         return None
-    dicts: list[Any] = _dict_maker(fields)(*[_pylist(kid) for kid in arr.flatten()])
+    dicts: list[Any] = _row_dicts(fields, arr.flatten())
     if arr.null_count:
         for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)).tolist():
             dicts[i] = None
@@ -424,11 +482,11 @@ def _struct_dicts(
     ids = np.concatenate([np.full(len(p), j, dtype=np.int32) for j, p in enumerate(found)])
     seq = ids[np.argsort(np.concatenate(found), kind="stable")]
     n_valid = int(valid.sum())
-    values = [_pylist(k) for k in kids]
     k = len(fields)
     if len(seq) == k * n_valid and (seq.reshape(-1, k) == np.arange(k)).all():
         if n_valid == len(arr):  # every key in every row, in order
-            return _dict_maker(tuple(fields))(*values)
+            return _row_dicts(tuple(fields), kids)
+        values = [_pylist(k) for k in kids]
         return [
             dict(zip(fields, t, strict=True)) if ok else None
             for ok, t in zip(valid.tolist(), zip(*values, strict=True), strict=True)
@@ -439,6 +497,7 @@ def _struct_dicts(
     expected = np.broadcast_to(np.arange(k, dtype=np.int32), present.shape)[present]
     if not np.array_equal(seq, expected):
         return None
+    values = [_pylist(k) for k in kids]
     return [
         {f: v for f, v in zip(fields, t, strict=True) if v is not None} if ok else None
         for ok, t in zip(valid.tolist(), zip(*values, strict=True), strict=True)

@@ -134,3 +134,35 @@ def test_parse_pool_prefers_jemalloc_and_respects_the_arrow_setting(monkeypatch)
         check([go_part([{"a": "x", "n": 1}]), go_part([{"a": "y", "n": 2}])])
     finally:
         parse_pool.cache_clear()
+
+
+def test_repeated_dicts_are_built_from_templates_exactly():
+    """Many rows repeating a few nested dicts (as hashes of the same executable do): every row
+    gets its own dict, equal to the reference's and with its key order."""
+    hashes = [{"SHA256": f"s{i}", "MD5": f"m{i % 3}", "Path": "C:\\\\x\\u00e9"} for i in range(5)]
+    rows = [{"Pid": i, "Hash": dict(hashes[i % 5])} for i in range(700)]
+    parts = [go_part(rows[i:i + 350]) for i in (0, 350)]
+    fast = check(parts)
+    values = fast["Hash"].tolist()
+    assert [list(v) for v in values] == [["SHA256", "MD5", "Path"]] * 700
+    assert len({id(v) for v in values}) == 700  # no two rows share a dict object
+    values[0]["MD5"] = "changed"
+    assert values[5]["MD5"] == "m0"
+
+
+def test_flat_struct_pylist_templates_with_dictionary_fields_and_nulls():
+    import pyarrow as pa
+
+    from velonb._frames_arrow import flat_struct_pylist
+
+    rows = [None if i % 7 == 0 else {"b": f"v{i % 4}", "a": f"w{i % 2}"} for i in range(300)]
+    plain = pa.array(rows, type=pa.struct([("b", pa.large_string()), ("a", pa.string())]))
+    encoded = pa.StructArray.from_arrays(
+        [plain.field("b").dictionary_encode(), plain.field("a").dictionary_encode()],
+        names=["b", "a"], mask=plain.is_null())
+    no_nulls = pa.array([r for r in rows if r is not None], type=plain.type)
+    for arr in (plain, encoded, no_nulls, no_nulls.slice(10, 100)):
+        got = flat_struct_pylist(arr)
+        assert got == arr.to_pylist()
+        assert all(list(d) == ["b", "a"] for d in got if d is not None)
+        assert len({id(d) for d in got if d is not None}) == sum(d is not None for d in got)
