@@ -193,14 +193,18 @@ def _field_counts(t: pa.DataType) -> Counter[str]:
     return Counter(_field_names(t))
 
 
-def part_segments(rows: pa.StructArray, raw: bytes) -> tuple[list[str], dict[str, Segment]]:
-    """Column names (first-seen order) and segments; a None segment needs Python values."""
+def part_segments(rows: pa.StructArray, raw: bytes, *, widen: bool = True
+                  ) -> tuple[list[str], dict[str, Segment]]:
+    """Column names (first-seen order) and segments; a None segment needs Python values.
+
+    ``widen``: string columns as ``large_string`` (what pandas keeps), else as parsed.
+    """
     names = [f.name for f in rows.type]
     counts = _field_counts(rows.type)
     tokens = _KeyTokens(raw, counts)
     segs: dict[str, Segment] = {}
     for name, child in zip(names, rows.flatten(), strict=True):
-        segs[name] = _segment(name, child, counts, tokens)
+        segs[name] = _segment(name, child, counts, tokens, widen)
     return names, segs
 
 
@@ -225,7 +229,8 @@ def _nested_ok(arr: pa.Array) -> bool:
     return arr.type in _SCALAR
 
 
-def _segment(name: str, arr: pa.Array, counts: Counter[str], tokens: _KeyTokens) -> Segment:
+def _segment(name: str, arr: pa.Array, counts: Counter[str], tokens: _KeyTokens,
+             widen: bool) -> Segment:
     if arr.type == pa.float64():
         if not _exact_doubles(arr):
             return None
@@ -233,7 +238,7 @@ def _segment(name: str, arr: pa.Array, counts: Counter[str], tokens: _KeyTokens)
             ints = _int_literals(name, arr, counts, tokens)
             return None if ints is None else FloatInts(arr, ints)
         return arr
-    if arr.type == pa.string():  # pandas keeps large_string: widen offsets here, in parallel
+    if arr.type == pa.string() and widen:  # pandas keeps large_string: widen here, in parallel
         return arr.cast(pa.large_string())
     if arr.type in _SCALAR:
         return arr
@@ -516,6 +521,16 @@ _NAT = np.iinfo(np.int64).min
 
 def timestamps_series(col: pa.ChunkedArray) -> pd.Series | None:
     """The UTC datetime Series of a string column whose values are all RFC 3339, else None."""
+    parsed = timestamps_epoch(col)
+    return None if parsed is None else datetime_series(*parsed)
+
+
+def timestamps_epoch(col: pa.ChunkedArray) -> tuple[np.ndarray, str] | None:
+    """``(epoch, unit)`` of a string column whose values are all RFC 3339, else None.
+
+    ``epoch`` is int64 in ``unit`` ("ns", or "us" when a value is outside the ns range) with
+    ``_NAT`` for nulls, as `datetime_series` takes it.
+    """
     vals = pc.drop_null(col)
     if len(vals) == 0 or parse_rfc3339(vals[0].as_py()) is None:
         return None
@@ -530,10 +545,10 @@ def timestamps_series(col: pa.ChunkedArray) -> pd.Series | None:
         ns = cast.cast(pa.int64()).to_numpy(zero_copy_only=False)
         if (ns != _NAT).all():
             if valid is None:
-                return datetime_series(ns, "ns")
+                return ns, "ns"
             out = np.full(len(col), _NAT, dtype=np.int64)
             out[valid] = ns
-            return datetime_series(out, "ns")
+            return out, "ns"
     flat = pc.cast(vals, pa.large_string()).combine_chunks()
     parsed = _parse_flat(flat)
     if parsed is None:
@@ -556,8 +571,8 @@ def timestamps_series(col: pa.ChunkedArray) -> pd.Series | None:
         unit = "us"
         epoch = sec * 10**6 + frac // 1000
     out = np.full(len(col), _NAT, dtype=np.int64)
-    out[col.is_valid().to_numpy()] = epoch
-    return datetime_series(out, unit)
+    out[col.is_valid().to_numpy(zero_copy_only=False)] = epoch
+    return out, unit
 
 
 def _parse_flat(a: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray] | None:

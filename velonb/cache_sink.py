@@ -62,32 +62,53 @@ class ParquetSummary:
 
 
 def _object_text(values: list[Any]) -> pa.Array:
-    """Object values as text: strings as they are, everything else as JSON."""
+    """Object values as text: strings as they are, everything else as JSON.
+
+    Dicts of strings repeat (the hashes of one executable in every row): each distinct one,
+    items in order, is encoded once. Only all-str dicts are remembered, so a dict can only
+    match one whose values are the same strings (``1 == 1.0 == True`` never equals a str).
+    """
     from velonb.cache_codec import _dumps, _is_json, _tag
 
-    out = [None if v is None else v if type(v) is str else
-           _dumps(v if _is_json(v) else _tag(v)) for v in values]
+    texts: dict[tuple[tuple[Any, Any], ...], str] = {}
+    out: list[str | None] = []
+    append = out.append
+    for v in values:
+        if v is None or type(v) is str:
+            append(v)
+            continue
+        if type(v) is dict:
+            try:
+                key = tuple(v.items())
+                text = texts.get(key)
+            except TypeError:  # unhashable values: lists, dicts
+                key, text = None, None
+            if text is not None:
+                append(text)
+                continue
+            if key is not None and all(type(k) is str and type(x) is str for k, x in key):
+                texts[key] = text = _dumps(v)
+                append(text)
+                continue
+        append(_dumps(v if _is_json(v) else _tag(v)))
     return pa.array(out, type=pa.string())
+
+
+def series_to_arrow(series: pd.Series) -> pa.Array:
+    """One decoded column as an Arrow array of a plain Parquet type."""
+    from velonb.cache_codec import _encode_column
+
+    if series.dtype == object:
+        values = series.tolist()
+        return pa.nulls(len(values)) if all(v is None for v in values) else _object_text(values)
+    array, _ = _encode_column(series)
+    return array.cast(pa.string()) if pa.types.is_large_string(array.type) else array
 
 
 def frame_to_arrow(frame: pd.DataFrame) -> pa.Table:
     """A decoded part as an Arrow table of plain Parquet types."""
-    from velonb.cache_codec import _encode_column
-
-    arrays, names = [], []
-    for i, name in enumerate(frame.columns):
-        series = frame.iloc[:, i]
-        if series.dtype == object:
-            values = series.tolist()
-            array = (pa.nulls(len(values)) if all(v is None for v in values)
-                     else _object_text(values))
-        else:
-            array, _ = _encode_column(series)
-            if pa.types.is_large_string(array.type):
-                array = array.cast(pa.string())
-        arrays.append(array)
-        names.append(str(name))
-    return pa.Table.from_arrays(arrays, names=names)
+    arrays = [series_to_arrow(frame.iloc[:, i]) for i in range(frame.shape[1])]
+    return pa.Table.from_arrays(arrays, names=[str(name) for name in frame.columns])
 
 
 def _unify(a: pa.DataType, b: pa.DataType) -> pa.DataType:
@@ -253,7 +274,10 @@ class ParquetSink:
 
     def write(self, frame: pd.DataFrame) -> None:
         """Append one decoded part."""
-        table = frame_to_arrow(frame)
+        self.write_table(frame_to_arrow(frame))
+
+    def write_table(self, table: pa.Table) -> None:
+        """Append one part already in plain Parquet types (`frame_to_arrow`, `part_table`)."""
         self.parts += 1
         self.rows += table.num_rows
         for key, piece in self._split(table):

@@ -128,8 +128,12 @@ class DecodedPart(NamedTuple):
 
 
 def decode_part(response: str | bytes, columns: Sequence[str], index: int,
-                hint: pa.Schema | None = None) -> DecodedPart:
-    """Decode one part (``index`` names it in errors); ``hint`` is an earlier part's schema."""
+                hint: pa.Schema | None = None, *, widen: bool = True) -> DecodedPart:
+    """Decode one part (``index`` names it in errors); ``hint`` is an earlier part's schema.
+
+    ``widen=False`` keeps Arrow string columns as parsed (``string``, not ``large_string``):
+    for `velonb._frames_table.part_table`, which writes them to Parquet as they are.
+    """
     raw: bytes | None
     if isinstance(response, str):
         try:
@@ -146,7 +150,7 @@ def decode_part(response: str | bytes, columns: Sequence[str], index: int,
     rows = read_rows(raw, hint) if raw is not None else None
     if rows is not None:
         assert raw is not None
-        names, segs = part_segments(rows, raw)
+        names, segs = part_segments(rows, raw, widen=widen)
         missing = [name for name, seg in segs.items() if seg is None]
         if missing:
             py_rows = _json_rows(raw, index)
@@ -184,14 +188,19 @@ class FrameBuilder:
         return self.append(self.decode(response, columns))
 
     def decode(self, response: str | bytes, columns: Sequence[str] = (),
-               index: int | None = None) -> DecodedPart:
+               index: int | None = None, *, widen: bool = True) -> DecodedPart:
         """Decode a part without adding it: safe on any thread while others decode or append.
 
         ``index`` (the part's number in the statement, for error messages) defaults to the
-        number of parts appended so far.
+        number of parts appended so far; ``widen`` as in `decode_part`.
         """
         return decode_part(response, columns, len(self._parts) if index is None else index,
-                           self._hint)
+                           self._hint, widen=widen)
+
+    def remember_hint(self, hint: pa.Schema | None) -> None:
+        """Use a decoded part's schema hint for the next parts (`append` does this too)."""
+        if hint is not None:
+            self._hint = hint
 
     def append(self, part: DecodedPart) -> int:
         """Add a decoded part after those already added; return its row count."""

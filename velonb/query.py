@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from velonb.errors import (
     CacheError,
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     import grpc
     import pandas as pd
+    import pyarrow as pa
 
     from velonb.cache import Cache, Policy
     from velonb.cache_sink import ParquetSummary
@@ -311,13 +312,16 @@ class Connection(FleetMixin):
                     ) from err
 
             with ThreadPoolExecutor(1, thread_name_prefix="velonb-parquet") as writer:
+
+                def write(table: pa.Table) -> None:
+                    writing.append(writer.submit(sink.write_table, table))
+                    while writing and (len(writing) > _MAX_PENDING_PARTS or writing[0].done()):
+                        written()
+
                 try:
-                    for frame in self._run(request, result, timeout=timeout, max_rows=max_rows,
-                                           progress=progress, streaming=True):
-                        writing.append(writer.submit(sink.write, frame))
-                        while writing and (len(writing) > _MAX_PENDING_PARTS
-                                           or writing[0].done()):
-                            written()
+                    for _ in self._run(request, result, timeout=timeout, max_rows=max_rows,
+                                       progress=progress, tables=write):
+                        pass
                     while writing:
                         written()
                 finally:
@@ -338,11 +342,14 @@ class Connection(FleetMixin):
         progress: Callable[[Progress], None] | None,
         streaming: bool = False,
         duration: float | None = None,
+        tables: Callable[[pa.Table], None] | None = None,
     ) -> Iterator[pd.DataFrame]:
         """Receive every message of one Query call into ``result``.
 
         In streaming mode each part is decoded at once and yielded as a DataFrame; otherwise parts
-        are decoded on a worker thread (overlapping the next receive) into per-statement builders.
+        are decoded on worker threads (overlapping the next receive) into per-statement builders,
+        or, given ``tables``, into Arrow tables of plain Parquet types handed to it in order
+        (cut to ``max_rows``) and not kept.
         """
         import grpc
 
@@ -354,7 +361,7 @@ class Connection(FleetMixin):
         call = self._query_call(request, timeout=deadline)
         counters = Progress()
         statements: dict[tuple[str, int], StatementResult] = {}
-        pending: list[tuple[Future[DecodedPart | None], FrameBuilder]] = []
+        pending: list[tuple[Future[DecodedPart | TablePart | None], FrameBuilder]] = []
         decoder = None if streaming else ThreadPoolExecutor(_DECODE_WORKERS,
                                                             thread_name_prefix="velonb-decode")
         stopped_by_us = threading.Event()
@@ -381,7 +388,16 @@ class Connection(FleetMixin):
                 except ResponseDecodeError as err:
                     err.result = result
                     raise
-                if decoded is not None:
+                if isinstance(decoded, TablePart):
+                    builder.remember_hint(decoded.hint)
+                    table = decoded.table
+                    if max_rows is not None and counters.rows + table.num_rows > max_rows:
+                        table = table.slice(0, max(max_rows - counters.rows, 0))
+                    counters.rows += decoded.table.num_rows
+                    if table.num_rows:
+                        assert tables is not None
+                        tables(table)
+                elif decoded is not None:
                     counters.rows += builder.append(decoded)
             if not pending:
                 pending_upper = 0
@@ -440,7 +456,8 @@ class Connection(FleetMixin):
                     settle(0)  # raises the decode error: stop receiving
                 pending.append((decoder.submit(_decode_part, statement.builder, payload,
                                                list(response.Columns), statement.parts - 1,
-                                               decode_failed), statement.builder))
+                                               decode_failed, tables is not None),
+                                statement.builder))
                 if max_rows is not None:  # a scan of the payload: only when it matters
                     pending_upper += _rows_upper_bound(payload)
                 settle(_MAX_PENDING_PARTS)
@@ -519,23 +536,38 @@ def _rows_upper_bound(payload: bytes) -> int:
     return payload.count(b"},{") + 1
 
 
+class TablePart(NamedTuple):
+    """A part decoded for ``query_to_parquet``: its table and the schema hint for the next."""
+
+    table: pa.Table
+    hint: pa.Schema | None
+
+
 def _decode_part(builder: FrameBuilder, payload: bytes, columns: list[str], index: int,
-                 failed: threading.Event) -> DecodedPart | None:
+                 failed: threading.Event, as_table: bool = False
+                 ) -> DecodedPart | TablePart | None:
     """Decode one part on a decoder thread, unless an earlier part of the call failed.
 
     Parts are decoded out of order by several workers but appended in order by the receiving
-    thread (`settle`, `_drain_quietly`), so the rows never have a gap.
+    thread (`settle`, `_drain_quietly`), so the rows never have a gap. ``as_table``: an Arrow
+    table of plain Parquet types (`velonb._frames_table.part_table`) instead.
     """
     if failed.is_set():
         return None
     try:
-        return builder.decode(payload, columns, index)
+        if not as_table:
+            return builder.decode(payload, columns, index)
+        from velonb._frames_table import part_table
+
+        part = builder.decode(payload, columns, index, widen=False)
+        return TablePart(part_table(part), part.hint)
     except ResponseDecodeError:
         failed.set()
         raise
 
 
-def _drain_quietly(pending: list[tuple[Future[DecodedPart | None], FrameBuilder]]) -> None:
+def _drain_quietly(pending: list[tuple[Future[DecodedPart | TablePart | None], FrameBuilder]]
+                   ) -> None:
     """Keep the parts decoded so far, in order, up to the first that failed or was skipped."""
     keep = True
     for future, builder in pending:
@@ -545,7 +577,8 @@ def _drain_quietly(pending: list[tuple[Future[DecodedPart | None], FrameBuilder]
             keep = False
             continue
         if keep and decoded is not None:
-            builder.append(decoded)
+            if not isinstance(decoded, TablePart):  # an export keeps nothing after a failure
+                builder.append(decoded)
         else:
             keep = False
     pending.clear()

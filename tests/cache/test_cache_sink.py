@@ -81,21 +81,21 @@ def test_many_partitions_and_a_late_column(conn, tmp_path):
 
 
 def test_a_full_disk_mid_export_is_a_named_error_and_keeps_nothing(conn, tmp_path, monkeypatch):
-    """sink.write runs on its own thread: its OSError reaches the caller as a CacheError, the
+    """sink.write_table runs on its own thread: its OSError reaches the caller as a CacheError, the
     server query is cancelled, no output or temporary directory is left, and the connection
     still works."""
     import errno
 
-    real_write = cache_sink.ParquetSink.write
+    real_write = cache_sink.ParquetSink.write_table
     calls = []
 
-    def write(self, frame):
-        calls.append(len(frame))
+    def write(self, table):
+        calls.append(table.num_rows)
         if len(calls) == 5:
             raise OSError(errno.ENOSPC, "No space left on device")
-        real_write(self, frame)
+        real_write(self, table)
 
-    monkeypatch.setattr(cache_sink.ParquetSink, "write", write)
+    monkeypatch.setattr(cache_sink.ParquetSink, "write_table", write)
     path = tmp_path / "out.parquet"
     with pytest.raises(CacheError, match="No space left on device") as info:
         conn.query_to_parquet("SELECT _value AS n FROM range(end=200000)", path)
@@ -103,3 +103,28 @@ def test_a_full_disk_mid_export_is_a_named_error_and_keeps_nothing(conn, tmp_pat
     assert not path.exists() and not list(tmp_path.glob(".out.parquet.tmp-*"))
     assert len(calls) < 200  # the stream stopped: not every part was handed over
     assert conn.query("SELECT 1 AS one FROM scope()")["one"].tolist() == [1]
+
+
+def test_max_rows_cuts_the_export_exactly(conn, tmp_path):
+    path = tmp_path / "cut.parquet"
+    summary = conn.query_to_parquet("SELECT _value AS n FROM range(end=20000)", path,
+                                    max_rows=2500)
+    assert summary.rows == 2500 and summary.truncated
+    assert pq.read_table(path).column("n").to_pylist() == list(range(2500))
+    whole = conn.query_to_parquet("SELECT _value AS n FROM range(end=2000)", path,
+                                  max_rows=2000, overwrite=True)
+    assert whole.rows == 2000 and not whole.truncated
+
+
+def test_export_equals_the_decoded_frames(conn, tmp_path):
+    """The direct part -> Arrow path writes what the DataFrame of the same query holds."""
+    vql = ("SELECT _value AS n, format(format='h%d', args=_value) AS host, _value / 3 AS f, "
+           "dict(MD5=format(format='%x', args=int(int=_value / 500)), ok=true) AS hash, "
+           "timestamp(epoch=1700000000 + _value) AS t, if(condition=_value > 2990, "
+           "then='x') AS sparse FROM range(end=3000)")
+    path = tmp_path / "eq.parquet"
+    conn.query_to_parquet(vql, path)
+    expected = cache_sink.frame_to_arrow(conn.query(vql))
+    got = pq.read_table(path)
+    assert got.schema == expected.schema
+    assert got.to_pylist() == expected.to_pylist()
