@@ -25,17 +25,17 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any, TypeAlias
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from velonb._frames_types import FLOAT_EXACT, datetime_series, parse_rfc3339
+from velonb._frames_dicts import row_dicts, shared_pylist
+from velonb._frames_types import FLOAT_EXACT
 
 
 class FloatInts:
@@ -314,23 +314,6 @@ class _KeyTokens:
         return not self.quoted or (start >= 1 and self.raw[start - 1] in b"{,")
 
 
-@lru_cache(maxsize=256)
-def _dict_maker(fields: tuple[str, ...]) -> Callable[..., list[dict[str, Any]]]:
-    """A compiled ``lambda *cols: [{f0: v0, f1: v1, ...} for v0, v1, ... in zip(*cols)]``.
-
-    3x faster than ``dict(zip(fields, row))``; the keys enter the source only as ``repr``
-    literals of str, so no field name can inject code.
-    """
-    if not fields or len(fields) > 64:
-        return lambda *cols: [dict(zip(fields, t, strict=True)) for t in zip(*cols, strict=True)]
-    names = [f"v{i}" for i in range(len(fields))]
-    pairs = ", ".join(f"{f!r}: {v}" for f, v in zip(fields, names, strict=True))
-    args = ", ".join(names)
-    src = f"lambda {args}: [{{{pairs}}} for {args}, in zip({args})]"
-    maker: Callable[..., list[dict[str, Any]]] = eval(src, {"__builtins__": {"zip": zip}})  # noqa: S307
-    return maker
-
-
 _WINDOW = np.arange(1, 33)
 
 
@@ -360,109 +343,6 @@ def _int_literals(
     return ints
 
 
-def _pylist(arr: pa.Array) -> list[Any]:
-    """``arr.to_pylist()``; a string array's repeated values become one shared ``str`` each.
-
-    Equal strings are interchangeable values (immutable), so this is the same list by value;
-    it is as fast as ``to_pylist`` and keeps one object per distinct string (e.g. the hashes
-    of the same executable in every row). Dictionary arrays (the cache's struct children) are
-    already in that form.
-    """
-    if pa.types.is_dictionary(arr.type):
-        if arr.null_count:
-            return arr.to_pylist()
-        distinct = arr.dictionary.to_pylist()
-        return list(map(distinct.__getitem__, arr.indices.to_numpy().tolist()))
-    if arr.type in (pa.string(), pa.large_string()) and not arr.null_count and len(arr) > 1:
-        encoded = arr.dictionary_encode()
-        if len(encoded.dictionary) < len(arr):
-            distinct = encoded.dictionary.to_pylist()
-            return list(map(distinct.__getitem__, encoded.indices.to_numpy().tolist()))
-    return arr.to_pylist()
-
-
-#: from this many rows on, repeated combinations of string values are built from templates
-_TEMPLATE_MIN_ROWS = 64
-
-
-def _row_dicts(fields: tuple[str, ...], kids: list[pa.Array]) -> list[dict[str, Any]]:
-    """One new dict per row, ``{field: value}`` in field order.
-
-    When the rows repeat a few combinations of string values (the hashes of the same
-    executable), each row is a ``dict.copy`` of one template per combination: the same keys,
-    order and (immutable, shared) values as building it key by key, in about half the time.
-    """
-    templates = _templates(fields, kids) if kids and len(kids[0]) >= _TEMPLATE_MIN_ROWS else None
-    if templates is None:
-        return _dict_maker(fields)(*[_pylist(kid) for kid in kids])
-    table, rows = templates
-    return list(map(dict.copy, map(table.__getitem__, rows)))
-
-
-def _templates(fields: tuple[str, ...], kids: list[pa.Array]
-               ) -> tuple[list[dict[str, Any]], list[int]] | None:
-    """One dict per distinct combination of the kids' values and each row's combination, or
-    None (a null, a non-string field, or mostly distinct rows)."""
-    codes: np.ndarray | None = None
-    combinations = 1
-    dictionaries = []
-    for kid in kids:
-        if kid.null_count:
-            return None
-        if pa.types.is_dictionary(kid.type):
-            if kid.type.value_type not in (pa.string(), pa.large_string()):
-                return None
-            encoded = kid
-        elif kid.type in (pa.string(), pa.large_string()):
-            encoded = kid.dictionary_encode()
-        else:
-            return None
-        size = len(encoded.dictionary)
-        combinations *= max(size, 1)
-        if combinations >= 2**62:
-            return None
-        index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-        codes = index if codes is None else codes * size + index
-        dictionaries.append((encoded.dictionary, size))
-    if codes is None:
-        return None
-    distinct, rows = np.unique(codes, return_inverse=True)
-    if 2 * len(distinct) > len(codes):
-        return None
-    columns: list[list[Any]] = []
-    rest = distinct
-    for dictionary, size in reversed(dictionaries):
-        values = dictionary.to_pylist()
-        columns.append([values[i] for i in (rest % size).tolist()])
-        rest = rest // size
-    columns.reverse()
-    return _dict_maker(fields)(*columns), rows.tolist()
-
-
-_FLAT_CHILD = (pa.null(), pa.bool_(), pa.int64(), pa.uint64(), pa.float64(), pa.string(),
-               pa.large_string())
-
-
-def _flat_child(t: pa.DataType) -> bool:
-    if pa.types.is_dictionary(t):
-        return t.value_type in (pa.string(), pa.large_string())
-    return t in _FLAT_CHILD
-
-
-def flat_struct_pylist(arr: pa.StructArray) -> list[Any] | None:
-    """``arr.to_pylist()`` of a struct whose fields are all scalars, built 3-5x faster
-    (compiled dict maker, shared strings); None for nested fields or odd field names."""
-    fields = tuple(f.name for f in arr.type)
-    if (not fields or len(set(fields)) != len(fields)
-            or not all(_flat_child(f.type) for f in arr.type)):
-        return None
-    dicts: list[Any] = _row_dicts(fields, arr.flatten())
-    if arr.null_count:
-        for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)).tolist():
-            dicts[i] = None
-    return dicts
-
-
 def _struct_dicts(
     arr: pa.StructArray, counts: Counter[str], tokens: _KeyTokens
 ) -> list[Any] | None:
@@ -490,8 +370,8 @@ def _struct_dicts(
     k = len(fields)
     if len(seq) == k * n_valid and (seq.reshape(-1, k) == np.arange(k)).all():
         if n_valid == len(arr):  # every key in every row, in order
-            return _row_dicts(tuple(fields), kids)
-        values = [_pylist(k) for k in kids]
+            return row_dicts(tuple(fields), kids)
+        values = [shared_pylist(k) for k in kids]
         return [
             dict(zip(fields, t, strict=True)) if ok else None
             for ok, t in zip(valid.tolist(), zip(*values, strict=True), strict=True)
@@ -502,120 +382,8 @@ def _struct_dicts(
     expected = np.broadcast_to(np.arange(k, dtype=np.int32), present.shape)[present]
     if not np.array_equal(seq, expected):
         return None
-    values = [_pylist(k) for k in kids]
+    values = [shared_pylist(k) for k in kids]
     return [
         {f: v for f, v in zip(fields, t, strict=True) if v is not None} if ok else None
         for ok, t in zip(valid.tolist(), zip(*values, strict=True), strict=True)
     ]
-
-
-# --- timestamps ---------------------------------------------------------------------------------
-
-_RE2_RFC3339 = (
-    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
-    r"(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
-)
-_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-_NAT = np.iinfo(np.int64).min
-
-
-def timestamps_series(col: pa.ChunkedArray) -> pd.Series | None:
-    """The UTC datetime Series of a string column whose values are all RFC 3339, else None."""
-    parsed = timestamps_epoch(col)
-    return None if parsed is None else datetime_series(*parsed)
-
-
-def timestamps_epoch(col: pa.ChunkedArray) -> tuple[np.ndarray, str] | None:
-    """``(epoch, unit)`` of a string column whose values are all RFC 3339, else None.
-
-    ``epoch`` is int64 in ``unit`` ("ns", or "us" when a value is outside the ns range) with
-    ``_NAT`` for nulls, as `datetime_series` takes it.
-    """
-    vals = pc.drop_null(col)
-    if len(vals) == 0 or parse_rfc3339(vals[0].as_py()) is None:
-        return None
-    if not pc.all(pc.match_substring_regex(vals, _RE2_RFC3339)).as_py():
-        return None
-    valid = col.is_valid().to_numpy(zero_copy_only=False) if col.null_count else None
-    try:  # Arrow's ISO 8601 cast: exact for pattern-checked text; raises on bad dates/overflow
-        cast = pc.cast(vals, pa.timestamp("ns", tz="UTC")).combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    else:
-        ns = cast.cast(pa.int64()).to_numpy(zero_copy_only=False)
-        if (ns != _NAT).all():
-            if valid is None:
-                return ns, "ns"
-            out = np.full(len(col), _NAT, dtype=np.int64)
-            out[valid] = ns
-            return out, "ns"
-    flat = pc.cast(vals, pa.large_string()).combine_chunks()
-    parsed = _parse_flat(flat)
-    if parsed is None:
-        return None
-    sec, frac = parsed
-    in_ns = (
-        ((sec > -9223372037) & (sec < 9223372036))
-        | ((sec == 9223372036) & (frac <= 854775807))
-        | ((sec == -9223372037) & (frac >= 145224193))
-    )
-    if in_ns.all():
-        unit = "ns"
-        low = sec == -9223372037
-        epoch = np.where(
-            low,
-            (np.minimum(sec, 0) + 1) * 10**9 + (frac - 10**9),
-            np.maximum(sec, -9223372036) * 10**9 + frac,
-        )
-    else:
-        unit = "us"
-        epoch = sec * 10**6 + frac // 1000
-    out = np.full(len(col), _NAT, dtype=np.int64)
-    out[col.is_valid().to_numpy(zero_copy_only=False)] = epoch
-    return out, unit
-
-
-def _parse_flat(a: pa.LargeStringArray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Epoch seconds and nanos of ASCII strings already matching the RFC 3339 pattern."""
-    offs = np.frombuffer(a.buffers()[1], dtype=np.int64)[a.offset : a.offset + len(a) + 1]
-    data = np.frombuffer(a.buffers()[2], dtype=np.uint8)
-    lens = np.diff(offs)
-    width = int(lens.max())
-    if (lens == width).all():  # one length (the usual case): the bytes are an n x width matrix
-        mat = data[offs[0] : offs[0] + len(a) * width].reshape(len(a), width)
-    else:
-        mat = data[np.minimum(offs[:-1, None] + np.arange(width), len(data) - 1)]
-    rows = np.arange(len(a))
-
-    def dig(col: int) -> np.ndarray:
-        return mat[:, col].astype(np.int64) - 48
-
-    def dig_end(back: int) -> np.ndarray:  # the digit ``back`` bytes before each string's end
-        return mat[rows, lens - back].astype(np.int64) - 48
-
-    def num(col: int, n: int) -> np.ndarray:
-        out = dig(col)
-        for i in range(1, n):
-            out = out * 10 + dig(col + i)
-        return out
-
-    y, mo, d, h, mi, se = num(0, 4), num(5, 2), num(8, 2), num(11, 2), num(14, 2), num(17, 2)
-    leap = (y % 4 == 0) & ((y % 100 != 0) | (y % 400 == 0))
-    if (y < 1).any() or (d > _DAYS_IN_MONTH[mo] + ((mo == 2) & leap)).any():
-        return None
-    zulu = dig_end(1) == ord("Z") - 48
-    frac_len = lens - np.where(zulu, 1, 6) - 20  # -1 when there is no fraction
-    frac = np.zeros(len(a), dtype=np.int64)
-    for j in range(min(9, width - 21)):
-        frac = frac * 10 + np.where(frac_len > j, dig(20 + j), 0)
-    frac *= 10 ** (9 - min(9, max(width - 21, 0)))
-    sign = np.where(dig_end(6) == ord("-") - 48, -1, 1)
-    hours = dig_end(5) * 10 + dig_end(4)
-    offset = np.where(zulu, 0, sign * (hours * 3600 + (dig_end(2) * 10 + dig_end(1)) * 60))
-    # days from civil (H. Hinnant); y >= 1 so every intermediate is non-negative
-    y2 = y - (mo <= 2)
-    era = y2 // 400
-    yoe = y2 - era * 400
-    doy = (153 * ((mo + 9) % 12) + 2) // 5 + d - 1
-    days = era * 146097 + yoe * 365 + yoe // 4 - yoe // 100 + doy - 719468
-    return days * 86400 + h * 3600 + mi * 60 + se - offset, frac

@@ -15,7 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from velonb._frames_arrow import FloatInts, timestamps_epoch
+from velonb._frames_arrow import FloatInts
+from velonb._frames_time import timestamps_epoch
 from velonb._frames_types import series_from_values
 from velonb.frames import DecodedPart
 

@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from velonb._frames_arrow import flat_struct_pylist
+from velonb._frames_dicts import flat_struct_pylist
 from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
 from velonb.errors import CacheError
 

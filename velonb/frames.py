@@ -38,8 +38,8 @@ from velonb._frames_arrow import (
     hint_for,
     part_segments,
     read_rows,
-    timestamps_series,
 )
+from velonb._frames_time import timestamps_series
 from velonb._frames_types import (
     FLOAT_EXACT,
     STR_DTYPE,

@@ -88,7 +88,7 @@ _flat_values = st.one_of(st.none(), st.booleans(), st.integers(-(2**63), 2**63 -
 def test_flat_struct_pylist_equals_to_pylist(rows: list[dict[str, Any] | None]) -> None:
     import pyarrow as pa
 
-    from velonb._frames_arrow import flat_struct_pylist
+    from velonb._frames_dicts import flat_struct_pylist
 
     plain = pa.array(rows, type=pa.struct([("a", pa.large_string()), ("b", pa.int64()),
                                            ("c", pa.string())]))
@@ -105,7 +105,7 @@ def test_flat_struct_pylist_equals_to_pylist(rows: list[dict[str, Any] | None]) 
 def test_flat_struct_pylist_leaves_nested_and_odd_structs_to_arrow() -> None:
     import pyarrow as pa
 
-    from velonb._frames_arrow import flat_struct_pylist
+    from velonb._frames_dicts import flat_struct_pylist
 
     nested = pa.array([{"a": {"b": 1}}])
     assert flat_struct_pylist(nested) is None
@@ -153,7 +153,7 @@ def test_repeated_dicts_are_built_from_templates_exactly():
 def test_flat_struct_pylist_templates_with_dictionary_fields_and_nulls():
     import pyarrow as pa
 
-    from velonb._frames_arrow import flat_struct_pylist
+    from velonb._frames_dicts import flat_struct_pylist
 
     rows = [None if i % 7 == 0 else {"b": f"v{i % 4}", "a": f"w{i % 2}"} for i in range(300)]
     plain = pa.array(rows, type=pa.struct([("b", pa.large_string()), ("a", pa.string())]))

@@ -1,0 +1,136 @@
+"""Exact Python dicts from Arrow struct columns, fast: a compiled dict maker, one shared ``str``
+per distinct value, and rows that repeat a combination of values copied from one template.
+
+Used by the decoder (`velonb._frames_arrow`, a part's verified struct columns) and by the
+cache codec (replaying stored dict columns).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+
+@lru_cache(maxsize=256)
+def _dict_maker(fields: tuple[str, ...]) -> Callable[..., list[dict[str, Any]]]:
+    """A compiled ``lambda *cols: [{f0: v0, f1: v1, ...} for v0, v1, ... in zip(*cols)]``.
+
+    3x faster than ``dict(zip(fields, row))``; the keys enter the source only as ``repr``
+    literals of str, so no field name can inject code.
+    """
+    if not fields or len(fields) > 64:
+        return lambda *cols: [dict(zip(fields, t, strict=True)) for t in zip(*cols, strict=True)]
+    names = [f"v{i}" for i in range(len(fields))]
+    pairs = ", ".join(f"{f!r}: {v}" for f, v in zip(fields, names, strict=True))
+    args = ", ".join(names)
+    src = f"lambda {args}: [{{{pairs}}} for {args}, in zip({args})]"
+    maker: Callable[..., list[dict[str, Any]]] = eval(src, {"__builtins__": {"zip": zip}})  # noqa: S307
+    return maker
+
+
+def shared_pylist(arr: pa.Array) -> list[Any]:
+    """``arr.to_pylist()``; a string array's repeated values become one shared ``str`` each.
+
+    Equal strings are interchangeable values (immutable), so this is the same list by value;
+    it is as fast as ``to_pylist`` and keeps one object per distinct string (e.g. the hashes
+    of the same executable in every row). Dictionary arrays (the cache's struct children) are
+    already in that form.
+    """
+    if pa.types.is_dictionary(arr.type):
+        if arr.null_count:
+            return arr.to_pylist()
+        distinct = arr.dictionary.to_pylist()
+        return list(map(distinct.__getitem__, arr.indices.to_numpy().tolist()))
+    if arr.type in (pa.string(), pa.large_string()) and not arr.null_count and len(arr) > 1:
+        encoded = arr.dictionary_encode()
+        if len(encoded.dictionary) < len(arr):
+            distinct = encoded.dictionary.to_pylist()
+            return list(map(distinct.__getitem__, encoded.indices.to_numpy().tolist()))
+    return arr.to_pylist()
+
+
+#: from this many rows on, repeated combinations of string values are built from templates
+_TEMPLATE_MIN_ROWS = 64
+
+
+def row_dicts(fields: tuple[str, ...], kids: list[pa.Array]) -> list[dict[str, Any]]:
+    """One new dict per row, ``{field: value}`` in field order.
+
+    When the rows repeat a few combinations of string values (the hashes of the same
+    executable), each row is a ``dict.copy`` of one template per combination: the same keys,
+    order and (immutable, shared) values as building it key by key, in about half the time.
+    """
+    templates = _templates(fields, kids) if kids and len(kids[0]) >= _TEMPLATE_MIN_ROWS else None
+    if templates is None:
+        return _dict_maker(fields)(*[shared_pylist(kid) for kid in kids])
+    table, rows = templates
+    return list(map(dict.copy, map(table.__getitem__, rows)))
+
+
+def _templates(fields: tuple[str, ...], kids: list[pa.Array]
+               ) -> tuple[list[dict[str, Any]], list[int]] | None:
+    """One dict per distinct combination of the kids' values and each row's combination, or
+    None (a null, a non-string field, or mostly distinct rows)."""
+    codes: np.ndarray | None = None
+    combinations = 1
+    dictionaries = []
+    for kid in kids:
+        if kid.null_count:
+            return None
+        if pa.types.is_dictionary(kid.type):
+            if kid.type.value_type not in (pa.string(), pa.large_string()):
+                return None
+            encoded = kid
+        elif kid.type in (pa.string(), pa.large_string()):
+            encoded = kid.dictionary_encode()
+        else:
+            return None
+        size = len(encoded.dictionary)
+        combinations *= max(size, 1)
+        if combinations >= 2**62:
+            return None
+        index = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        codes = index if codes is None else codes * size + index
+        dictionaries.append((encoded.dictionary, size))
+    if codes is None:
+        return None
+    distinct, rows = np.unique(codes, return_inverse=True)
+    if 2 * len(distinct) > len(codes):
+        return None
+    columns: list[list[Any]] = []
+    rest = distinct
+    for dictionary, size in reversed(dictionaries):
+        values = dictionary.to_pylist()
+        columns.append([values[i] for i in (rest % size).tolist()])
+        rest = rest // size
+    columns.reverse()
+    return _dict_maker(fields)(*columns), rows.tolist()
+
+
+_FLAT_CHILD = (pa.null(), pa.bool_(), pa.int64(), pa.uint64(), pa.float64(), pa.string(),
+               pa.large_string())
+
+
+def _flat_child(t: pa.DataType) -> bool:
+    if pa.types.is_dictionary(t):
+        return t.value_type in (pa.string(), pa.large_string())
+    return t in _FLAT_CHILD
+
+
+def flat_struct_pylist(arr: pa.StructArray) -> list[Any] | None:
+    """``arr.to_pylist()`` of a struct whose fields are all scalars, built 3-5x faster
+    (compiled dict maker, shared strings); None for nested fields or odd field names."""
+    fields = tuple(f.name for f in arr.type)
+    if (not fields or len(set(fields)) != len(fields)
+            or not all(_flat_child(f.type) for f in arr.type)):
+        return None
+    dicts: list[Any] = row_dicts(fields, arr.flatten())
+    if arr.null_count:
+        for i in np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)).tolist():
+            dicts[i] = None
+    return dicts
+
