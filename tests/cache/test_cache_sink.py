@@ -128,3 +128,23 @@ def test_export_equals_the_decoded_frames(conn, tmp_path):
     got = pq.read_table(path)
     assert got.schema == expected.schema
     assert got.to_pylist() == expected.to_pylist()
+
+
+def test_interrupted_export_cancels_and_keeps_nothing(conn, tmp_path):
+    import os
+    import signal
+    import threading
+
+    from velonb.errors import QueryInterrupted
+
+    path = tmp_path / "stopped.parquet"
+    timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(QueryInterrupted):
+            conn.query_to_parquet("SELECT _value AS n, sleep(ms=20) FROM range(end=100000)",
+                                  path)
+    finally:
+        timer.cancel()
+    assert not path.exists() and not list(tmp_path.glob(".stopped.parquet.tmp-*"))
+    assert conn.query("SELECT 1 AS one FROM scope()")["one"].tolist() == [1]

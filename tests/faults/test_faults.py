@@ -162,6 +162,28 @@ def test_malformed_part(emu: Emulator, fault_config: Callable[..., Path], no_lea
     assert _wait(lambda: emu.active_queries == 0)
 
 
+@pytest.mark.parametrize("fault", ["die", "malformed"])
+def test_export_fault_keeps_no_output(emu: Emulator, fault_config: Callable[..., Path],
+                                      no_leaks: None, tmp_path: Path, fault: str) -> None:
+    """query_to_parquet decodes on worker threads: a server that dies or a malformed part is
+    the same named error as for a query, and neither the file nor a temporary is left."""
+    if fault == "die":
+        emu.faults.die_after_parts = 2
+    else:
+        emu.faults.malformed_part = 2
+    out = tmp_path / "export.parquet"
+    with velonb.connect(str(fault_config())) as conn:
+        error = StreamBrokenError if fault == "die" else ResponseDecodeError
+        with pytest.raises(error):
+            conn.query_to_parquet(VQL, out)
+        assert not out.exists() and not list(tmp_path.glob(".export.parquet.tmp-*"))
+        emu.faults.clear()
+        if not emu.running:
+            emu.start()
+        assert _retry(lambda: conn.query_to_parquet(VQL, out).rows) == 5000
+    assert _wait(lambda: emu.active_queries == 0)
+
+
 def test_part_over_receive_limit(emu: Emulator, fault_config: Callable[..., Path],
                                  no_leaks: None) -> None:
     emu.faults.oversized_part = 1
