@@ -84,3 +84,11 @@ def test_property_equals_dataframe_path(rows: list[dict[str, Any]]):
 @given(typed_rows)
 def test_property_typed_columns(rows: list[dict[str, Any]]):
     check(rows)
+
+
+def test_repeated_string_dicts_keep_one_text_per_row():
+    """Rows repeating a few hash combinations (dicts copied from templates, texts memoised)."""
+    rows = [{"Hash": {"MD5": f"m{i % 3}", "SHA1": f"s{i % 3}"}, "n": i} for i in range(300)]
+    table = check(rows)
+    assert table.column("Hash").to_pylist() == [
+        f'{{"MD5":"m{i % 3}","SHA1":"s{i % 3}"}}' for i in range(300)]
