@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -16,6 +17,7 @@ from velonb.errors import (
     QueryInterrupted,
     QueryTimeout,
     ResponseDecodeError,
+    StreamBrokenError,
     VelonbError,
 )
 from velonb.fleet import FleetMixin
@@ -33,8 +35,6 @@ from velonb.query_result import (
 )
 
 if TYPE_CHECKING:
-    import os
-
     import grpc
     import pandas as pd
     import pyarrow as pa
@@ -290,11 +290,24 @@ class Connection(FleetMixin):
         pyarrow.dataset, DuckDB, Polars or Spark read it without velonb. Every SELECT of the
         query lands in the same output. Returns a summary (rows, files, schema, logs).
         """
-        from velonb.cache_sink import ParquetSink
-
         timeout = timeout or 0  # exports are deliberate and may be long: no default limit
         request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
         result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
+        try:
+            return self._export(request, result, path, partition_by=partition_by,
+                                overwrite=overwrite, timeout=timeout, max_rows=max_rows,
+                                progress=progress)
+        except (QueryInterrupted, QueryTimeout, ResponseDecodeError, StreamBrokenError) as err:
+            if err.result is result:
+                _export_failed(err, path)
+            raise
+
+    def _export(self, request: Any, result: QueryResult, path: str | os.PathLike[str], *,
+                partition_by: str | list[str] | None, overwrite: bool, timeout: float,
+                max_rows: int | None, progress: Callable[[Progress], None] | None,
+                ) -> ParquetSummary:
+        from velonb.cache_sink import ParquetSink
+
         with ParquetSink(path, partition_by=partition_by, overwrite=overwrite) as sink:
             # the sink writes on its own thread, a few parts behind the decoding (converting a
             # part to Arrow and Parquet is ~40% of the work); its errors surface here, in order
@@ -397,6 +410,7 @@ class Connection(FleetMixin):
                     if table.num_rows:
                         assert tables is not None
                         tables(table)
+                        result.exported_rows += table.num_rows
                 elif decoded is not None:
                     counters.rows += builder.append(decoded)
             if not pending:
@@ -474,7 +488,7 @@ class Connection(FleetMixin):
             settle(0)
         except KeyboardInterrupt as interrupt:
             call.cancel()
-            _drain_quietly(pending)
+            _drain_quietly(pending, result)
             result.elapsed = time.monotonic() - start
             if isinstance(interrupt, QueryInterrupted):
                 raise
@@ -484,7 +498,7 @@ class Connection(FleetMixin):
                 hint="the rows received so far are in err.partial (all statements: err.result)",
             ) from None
         except grpc.RpcError as err:
-            _drain_quietly(pending)
+            _drain_quietly(pending, result)
             result.elapsed = time.monotonic() - start
             if stopped_by_us.is_set() and err.code() == grpc.StatusCode.CANCELLED:
                 result.complete = True  # the duration ran out: a normal end for an event query
@@ -516,6 +530,19 @@ class Connection(FleetMixin):
     def _finish(self, result: QueryResult, *, strict: bool) -> None:
         """Raise for the server's timeout line; surface ERROR lines as warnings or errors."""
         finish_result(result, strict=strict, user=self.config.user, stacklevel=5)
+
+
+def _export_failed(err: QueryError, path: str | os.PathLike[str]) -> None:
+    """Reword a query_to_parquet failure: an export keeps nothing, so there is no err.partial."""
+    step = {
+        QueryInterrupted: "the server query was cancelled",
+        QueryTimeout: "raise timeout= or narrow the query, then run the export again",
+        ResponseDecodeError: "run the export again, or report the server version",
+        StreamBrokenError: "run the export again when the server is back",
+    }
+    then = next(text for kind, text in step.items() if isinstance(err, kind))
+    err.hint = f"nothing was written to {os.fspath(path)} (an export is all or nothing); {then}"
+    err.args = (f"{err.message}\n  -> {err.hint}",)
 
 
 def _cache(cache_dir: Cache | str | os.PathLike[str] | None) -> Cache | None:
@@ -566,9 +593,10 @@ def _decode_part(builder: FrameBuilder, payload: bytes, columns: list[str], inde
         raise
 
 
-def _drain_quietly(pending: list[tuple[Future[DecodedPart | TablePart | None], FrameBuilder]]
-                   ) -> None:
-    """Keep the parts decoded so far, in order, up to the first that failed or was skipped."""
+def _drain_quietly(pending: list[tuple[Future[DecodedPart | TablePart | None], FrameBuilder]],
+                   result: QueryResult) -> None:
+    """Keep the parts decoded so far, in order, up to the first that failed or was skipped
+    (an export's are only counted: its output is removed after a failure)."""
     keep = True
     for future, builder in pending:
         try:
@@ -577,7 +605,9 @@ def _drain_quietly(pending: list[tuple[Future[DecodedPart | TablePart | None], F
             keep = False
             continue
         if keep and decoded is not None:
-            if not isinstance(decoded, TablePart):  # an export keeps nothing after a failure
+            if isinstance(decoded, TablePart):
+                result.exported_rows += decoded.table.num_rows
+            else:
                 builder.append(decoded)
         else:
             keep = False

@@ -113,6 +113,7 @@ class QueryResult:
     max_rows: int | None = None
     complete: bool = False
     cache: CacheStatus | None = None  # set when the cache was used: hit (source) or stored
+    exported_rows: int = 0  # rows query_to_parquet received and decoded (in no frame)
 
     @property
     def frame(self) -> pd.DataFrame:
@@ -138,7 +139,7 @@ class QueryResult:
 
     @property
     def rows(self) -> int:
-        return sum(statement.rows for statement in self.statements)
+        return self.exported_rows + sum(statement.rows for statement in self.statements)
 
     @property
     def parts(self) -> int:

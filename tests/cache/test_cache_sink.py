@@ -141,10 +141,11 @@ def test_interrupted_export_cancels_and_keeps_nothing(conn, tmp_path):
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     try:
-        with pytest.raises(QueryInterrupted):
+        with pytest.raises(QueryInterrupted) as info:
             conn.query_to_parquet("SELECT _value AS n, sleep(ms=20) FROM range(end=100000)",
                                   path)
     finally:
         timer.cancel()
+    assert "nothing was written" in str(info.value) and "cancelled" in str(info.value)
     assert not path.exists() and not list(tmp_path.glob(".stopped.parquet.tmp-*"))
     assert conn.query("SELECT 1 AS one FROM scope()")["one"].tolist() == [1]

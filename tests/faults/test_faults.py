@@ -174,9 +174,14 @@ def test_export_fault_keeps_no_output(emu: Emulator, fault_config: Callable[...,
     out = tmp_path / "export.parquet"
     with velonb.connect(str(fault_config())) as conn:
         error = StreamBrokenError if fault == "die" else ResponseDecodeError
-        with pytest.raises(error):
+        with pytest.raises(error) as info:
             conn.query_to_parquet(VQL, out)
         assert not out.exists() and not list(tmp_path.glob(".export.parquet.tmp-*"))
+        # the message counts the rows received; there is no err.partial to point to
+        if fault == "die":
+            assert "after 2000 rows" in str(info.value)
+        assert f"nothing was written to {out}" in str(info.value)
+        assert "err.partial" not in str(info.value)
         emu.faults.clear()
         if not emu.running:
             emu.start()

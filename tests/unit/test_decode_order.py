@@ -9,7 +9,7 @@ import pytest
 
 from velonb.errors import ResponseDecodeError
 from velonb.frames import FrameBuilder
-from velonb.query import _decode_part, _drain_quietly
+from velonb.query import QueryResult, _decode_part, _drain_quietly
 
 
 def _part(start: int, n: int = 3) -> bytes:
@@ -24,9 +24,23 @@ def test_drain_keeps_decoded_parts_in_order_up_to_the_first_failure():
             (pool.submit(_decode_part, builder, payload, ["n"], i, failed), builder)
             for i, payload in enumerate([_part(0), _part(3), b'[{"n":', _part(9)])
         ]
-        _drain_quietly(pending)
+        _drain_quietly(pending, QueryResult(vql="", org_id=""))
     assert pending == []
     assert builder.to_frame()["n"].tolist() == [0, 1, 2, 3, 4, 5]  # nothing after the bad part
+
+
+def test_drain_of_an_export_counts_the_rows_up_to_the_first_failure():
+    """query_to_parquet's parts (tables) are not kept after a failure, only counted."""
+    builder = FrameBuilder()
+    failed = threading.Event()
+    result = QueryResult(vql="", org_id="")
+    with ThreadPoolExecutor(2) as pool:
+        pending: list[tuple[Future, FrameBuilder]] = [
+            (pool.submit(_decode_part, builder, payload, ["n"], i, failed, True), builder)
+            for i, payload in enumerate([_part(0), _part(3), b'[{"n":', _part(9)])
+        ]
+        _drain_quietly(pending, result)
+    assert result.rows == 6 and builder.rows == 0
 
 
 def test_decode_error_names_the_part_and_skips_later_parts():
