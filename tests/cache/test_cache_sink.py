@@ -149,3 +149,16 @@ def test_interrupted_export_cancels_and_keeps_nothing(conn, tmp_path):
     assert "nothing was written" in str(info.value) and "cancelled" in str(info.value)
     assert not path.exists() and not list(tmp_path.glob(".stopped.parquet.tmp-*"))
     assert conn.query("SELECT 1 AS one FROM scope()")["one"].tolist() == [1]
+
+
+def test_every_select_of_the_query_lands_in_one_export(conn, tmp_path):
+    """Two SELECTs (each decoded with its own schema hints) and a LET: one merged output."""
+    vql = ("LET small = SELECT * FROM range(end=1500)\n"
+           "SELECT _value AS a FROM small\n"
+           "SELECT _value AS a, format(format='b%d', args=_value) AS b FROM range(end=2500)\n")
+    path = tmp_path / "two.parquet"
+    summary = conn.query_to_parquet(vql, path, max_rows=3000)
+    table = pq.read_table(path)
+    assert summary.rows == 3000 == table.num_rows and summary.truncated
+    assert table.column("a").to_pylist() == list(range(1500)) + list(range(1500))
+    assert table.column("b").to_pylist() == [None] * 1500 + [f"b{i}" for i in range(1500)]
