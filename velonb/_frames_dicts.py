@@ -98,7 +98,7 @@ def _templates(fields: tuple[str, ...], kids: list[pa.Array]
         dictionaries.append((encoded.dictionary, size))
     if codes is None:
         return None
-    distinct, rows = np.unique(codes, return_inverse=True)
+    distinct, rows = _distinct_codes(codes, combinations)
     if 2 * len(distinct) > len(codes):
         return None
     columns: list[list[Any]] = []
@@ -109,6 +109,19 @@ def _templates(fields: tuple[str, ...], kids: list[pa.Array]
         rest = rest // size
     columns.reverse()
     return _dict_maker(fields)(*columns), rows.tolist()
+
+
+def _distinct_codes(codes: np.ndarray, bound: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(codes, return_inverse=True)`` of codes in ``[0, bound)``; without a sort
+    (a table of ``bound`` entries) when ``bound`` is not much larger than the codes."""
+    if bound > 2 * len(codes) + 65_536:
+        return np.unique(codes, return_inverse=True)
+    seen = np.zeros(bound, dtype=bool)
+    seen[codes] = True
+    distinct = np.flatnonzero(seen)
+    number = np.empty(bound, dtype=np.intp)
+    number[distinct] = np.arange(len(distinct))
+    return distinct, number[codes]
 
 
 _FLAT_CHILD = (pa.null(), pa.bool_(), pa.int64(), pa.uint64(), pa.float64(), pa.string(),

@@ -166,3 +166,17 @@ def test_flat_struct_pylist_templates_with_dictionary_fields_and_nulls():
         assert got == arr.to_pylist()
         assert all(list(d) == ["b", "a"] for d in got if d is not None)
         assert len({id(d) for d in got if d is not None}) == sum(d is not None for d in got)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 40), max_size=300), st.sampled_from([41, 10**6]))
+def test_distinct_codes_equals_np_unique(codes: list[int], bound: int) -> None:
+    """The sort-free table (small bound) and np.unique (large bound) give the same answer."""
+    import numpy as np
+
+    from velonb._frames_dicts import _distinct_codes
+
+    array = np.array(codes, dtype=np.int64)
+    distinct, rows = _distinct_codes(array, bound)
+    want_distinct, want_rows = np.unique(array, return_inverse=True)
+    assert distinct.tolist() == want_distinct.tolist() and rows.tolist() == want_rows.tolist()
