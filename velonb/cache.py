@@ -41,6 +41,7 @@ from velonb.errors import CacheError, CacheWarning
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 __all__ = [
@@ -242,6 +243,18 @@ def _private_dir(path: Path) -> None:
                          "%vql_config --cache-dir), or chmod 700 it if it is yours")
 
 
+def _cheap_statistics(schema: pa.Schema) -> list[str]:
+    """Columns whose Parquet min/max a cache file keeps: numbers, booleans and times.
+
+    A cache entry is always read whole, so its statistics serve only outside readers; those of
+    string columns cost a quarter of the write (0.1 s per 1M benchmark rows) and are skipped.
+    """
+    import pyarrow.types as types
+
+    cheap = (types.is_integer, types.is_floating, types.is_boolean, types.is_timestamp)
+    return [f.name for f in schema if any(test(f.type) for test in cheap)]
+
+
 def _write_atomic(directory: Path, name: str, data: bytes) -> Path:
     """Write ``data`` to ``directory/name`` via a 0600 temp file and a rename."""
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
@@ -391,7 +404,8 @@ class Cache:
             for i, (frame, extra) in enumerate(zip(frames, meta.pop("statements"), strict=True)):
                 table, columns = encode_frame(frame)
                 sink = pa.BufferOutputStream()
-                pq.write_table(table, sink, compression="zstd")
+                pq.write_table(table, sink, compression="zstd",
+                               write_statistics=_cheap_statistics(table.schema))
                 data = sink.getvalue().to_pybytes()
                 digest = hashlib.sha256(data).hexdigest()
                 path = _write_atomic(directory, f"{key}-{i}-{digest[:16]}.parquet", data)

@@ -124,3 +124,22 @@ def test_mixed_python_values_of_concatenated_stream_frames(tmp_path):
 def test_empty_frames(tmp_path):
     for frame in (build([("[]", [])]), build([("[]", ["a", "b"])])):
         pd.testing.assert_frame_equal(roundtrip(frame, tmp_path), frame, check_exact=True)
+
+
+def test_cache_files_keep_statistics_of_numbers_and_times_only(tmp_path):
+    """String min/max cost a quarter of the write and a cache entry is always read whole."""
+    import pyarrow.parquet as pq
+
+    from velonb.cache import Cache
+
+    frame = pd.DataFrame({"n": [1, 2], "s": ["a", "b"], "t": pd.to_datetime(["2024-01-01"] * 2,
+                                                                            utc=True),
+                          "d": [{"k": "x"}, {"k": "y"}]})
+    cache = Cache(tmp_path)
+    entry = cache.put("k" * 64, "q" * 64, [frame], {"statements": [{}]})
+    assert entry is not None
+    (path,) = tmp_path.rglob("*.parquet")
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    stats = {group.column(i).path_in_schema: group.column(i).is_stats_set
+             for i in range(group.num_columns)}
+    assert stats == {"n": True, "s": False, "t": True, "d.k": False}
