@@ -214,10 +214,12 @@ def _child_array(values: list[Any]) -> pa.Array | None:
 def _struct_array(values: Sequence[Any]) -> pa.StructArray | None:
     """Dicts (or None) that all have the same non-empty str keys in the same order, each key
     one kind of value: an Arrow struct array that ``to_pylist``/``to_pandas`` gives back."""
-    nulls = [i for i, v in enumerate(values) if v is None]  # (not ``in``: pd.NA == None raises)
-    present = [v for v in values if v is not None] if nulls else values
-    if not present or set(map(type, present)) != {dict}:
+    kinds = set(map(type, values))
+    if kinds - {_NONE} != {dict}:
         return None
+    # (not ``in``/``count``: pd.NA == None raises)
+    nulls = [i for i, v in enumerate(values) if v is None] if _NONE in kinds else []
+    present = [v for v in values if v is not None] if nulls else values
     shapes = set(map(tuple, present))  # each dict's keys, in order
     if len(shapes) != 1:
         return None
