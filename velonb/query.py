@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -12,16 +10,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from velonb.errors import (
-    CacheError,
     QueryError,
     QueryInterrupted,
     QueryTimeout,
     ResponseDecodeError,
-    StreamBrokenError,
     VelonbError,
 )
 from velonb.fleet import FleetMixin
 from velonb.params import PRELUDE_NAME, Bindings, bind
+from velonb.query_export import ExportMixin
 from velonb.query_result import (
     REQUEST_NAME,
     LogLine,
@@ -35,12 +32,13 @@ from velonb.query_result import (
 )
 
 if TYPE_CHECKING:
+    import os
+
     import grpc
     import pandas as pd
     import pyarrow as pa
 
     from velonb.cache import Cache, Policy
-    from velonb.cache_sink import ParquetSummary
     from velonb.config import ApiClientConfig
     from velonb.frames import DecodedPart, FrameBuilder
 
@@ -57,7 +55,7 @@ _MAX_PENDING_PARTS = 8
 #: parts decoded at once (pyarrow parses with the GIL released: one part per core)
 _DECODE_WORKERS = 2
 
-class Connection(FleetMixin):
+class Connection(FleetMixin, ExportMixin):
     """A connection to one Velociraptor API server: one mTLS channel, shared safely by threads."""
 
     def __init__(self, config: ApiClientConfig, *, org_id: str | None = None,
@@ -269,80 +267,6 @@ class Connection(FleetMixin):
                                  max_rows=max_rows, duration=duration, policy=policy, live=live,
                                  result=result, cache=_cache(cache_dir))
 
-    def query_to_parquet(
-        self,
-        vql: str,
-        path: str | os.PathLike[str],
-        *,
-        env: Mapping[str, Any] | None = None,
-        partition_by: str | list[str] | None = None,
-        org_id: str | None = None,
-        timeout: float | None = None,
-        max_rows: int | None = None,
-        progress: Callable[[Progress], None] | None = None,
-        overwrite: bool = False,
-    ) -> ParquetSummary:
-        """Stream a result straight to Parquet with bounded memory (for results beyond RAM).
-
-        ``path`` becomes one Parquet file, or with ``partition_by`` a hive-partitioned dataset
-        directory (``Col=value/part-N.parquet``). Columns that appear later, or change type,
-        are merged into one schema (earlier files are rewritten). The output is plain Parquet:
-        pyarrow.dataset, DuckDB, Polars or Spark read it without velonb. Every SELECT of the
-        query lands in the same output. Returns a summary (rows, files, schema, logs).
-        """
-        timeout = timeout or 0  # exports are deliberate and may be long: no default limit
-        request = self.build_request(vql, env=env, org_id=org_id, timeout=timeout)
-        result = QueryResult(vql=vql, org_id=request.org_id, max_rows=max_rows)
-        try:
-            return self._export(request, result, path, partition_by=partition_by,
-                                overwrite=overwrite, timeout=timeout, max_rows=max_rows,
-                                progress=progress)
-        except (QueryInterrupted, QueryTimeout, ResponseDecodeError, StreamBrokenError) as err:
-            if err.result is result:
-                _export_failed(err, path)
-            raise
-
-    def _export(self, request: Any, result: QueryResult, path: str | os.PathLike[str], *,
-                partition_by: str | list[str] | None, overwrite: bool, timeout: float,
-                max_rows: int | None, progress: Callable[[Progress], None] | None,
-                ) -> ParquetSummary:
-        from velonb.cache_sink import ParquetSink
-
-        with ParquetSink(path, partition_by=partition_by, overwrite=overwrite) as sink:
-            # the sink writes on its own thread, a few parts behind the decoding (converting a
-            # part to Arrow and Parquet is ~40% of the work); its errors surface here, in order
-            writing: collections.deque[Future[None]] = collections.deque()
-
-            def written() -> None:
-                """Wait for the oldest write; its OSError (a full disk...) as a CacheError."""
-                try:
-                    writing.popleft().result()
-                except OSError as err:
-                    raise CacheError(
-                        f"could not write {sink.path}: {err.strerror or err}; the query was "
-                        f"cancelled after {sink.rows} rows and no output was kept",
-                        hint="free some space or choose another path, then run it again",
-                    ) from err
-
-            with ThreadPoolExecutor(1, thread_name_prefix="velonb-parquet") as writer:
-
-                def write(table: pa.Table) -> None:
-                    writing.append(writer.submit(sink.write_table, table))
-                    while writing and (len(writing) > _MAX_PENDING_PARTS or writing[0].done()):
-                        written()
-
-                try:
-                    for _ in self._run(request, result, timeout=timeout, max_rows=max_rows,
-                                       progress=progress, tables=write):
-                        pass
-                    while writing:
-                        written()
-                finally:
-                    for pending in writing:  # after a failure: stop before the sink cleans up
-                        pending.cancel()
-            self._finish(result, strict=False)
-        return sink.summary(result)
-
     # -- the streaming loop ----------------------------------------------------------------------
 
     def _run(
@@ -530,19 +454,6 @@ class Connection(FleetMixin):
     def _finish(self, result: QueryResult, *, strict: bool) -> None:
         """Raise for the server's timeout line; surface ERROR lines as warnings or errors."""
         finish_result(result, strict=strict, user=self.config.user, stacklevel=5)
-
-
-def _export_failed(err: QueryError, path: str | os.PathLike[str]) -> None:
-    """Reword a query_to_parquet failure: an export keeps nothing, so there is no err.partial."""
-    step = {
-        QueryInterrupted: "the server query was cancelled",
-        QueryTimeout: "raise timeout= or narrow the query, then run the export again",
-        ResponseDecodeError: "run the export again, or report the server version",
-        StreamBrokenError: "run the export again when the server is back",
-    }
-    then = next(text for kind, text in step.items() if isinstance(err, kind))
-    err.hint = f"nothing was written to {os.fspath(path)} (an export is all or nothing); {then}"
-    err.args = (f"{err.message}\n  -> {err.hint}",)
 
 
 def _cache(cache_dir: Cache | str | os.PathLike[str] | None) -> Cache | None:
