@@ -11,18 +11,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from velonb._frames_arrow import FloatInts
 from velonb._frames_time import timestamps_epoch
-from velonb._frames_types import series_from_values
+from velonb._frames_types import _NAT, series_from_values
 from velonb.frames import DecodedPart
 
 __all__ = ["part_table"]
 
-_NAT = np.iinfo(np.int64).min
 
 
 def part_table(part: DecodedPart) -> pa.Table:

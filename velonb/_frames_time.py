@@ -12,14 +12,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from velonb._frames_types import datetime_series, parse_rfc3339
+from velonb._frames_types import _NAT, datetime_series, parse_rfc3339
 
 _RE2_RFC3339 = (
     r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
     r"(\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$"
 )
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
-_NAT = np.iinfo(np.int64).min
 
 
 def timestamps_series(col: pa.ChunkedArray) -> pd.Series | None:
