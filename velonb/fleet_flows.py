@@ -60,6 +60,7 @@ LOGS_VQL = "SELECT * FROM flow_logs(client_id=ClientId, flow_id=FlowId)"
 SOURCE_VQL = "SELECT * FROM source(client_id=ClientId, flow_id=FlowId, artifact=ResultName)"
 SOURCE_COUNT_VQL = ("SELECT * FROM source(client_id=ClientId, flow_id=FlowId, artifact=ResultName, "
                     "count=Count)")
+_LOG_TIME_COLUMNS = {"client_time": "timestamp", "_ts": "timestamp", "Timestamp": "timestamp"}
 HUNT_VQL = "SELECT * FROM hunts(hunt_id=HuntId)"
 HUNT_RESULTS_VQL = "SELECT * FROM hunt_results(hunt_id=HuntId, artifact=ResultName)"
 HUNT_FLOWS_VQL = "SELECT * FROM hunt_flows(hunt_id=HuntId)"
@@ -291,15 +292,24 @@ class Flow:
         return self.refresh()
 
     def logs(self) -> pd.DataFrame:
-        """The collection's log (``flow_logs()``); per-source status where it is missing."""
+        """The collection's log (``flow_logs()``), times as UTC datetimes.
+
+        A client flow's log has ``client_time``, ``level`` and ``message``; a server flow's
+        ``Timestamp``, ``Level`` and ``message``. The newline Go's logger ends some messages
+        with is dropped. Servers without ``flow_logs()`` give each source's status instead.
+        """
         import pandas as pd
 
         try:
-            return _checked(self._conn, LOGS_VQL, self._env(), self.org_id,
-                            "reading flow logs").frame
+            frame = _checked(self._conn, LOGS_VQL, self._env(), self.org_id,
+                             "reading flow logs").frame
         except VQLRuntimeError as err:
             if "flow_logs" not in str(err) or "not found" not in str(err):
                 raise
+        else:
+            if "message" in frame.columns:
+                frame["message"] = frame["message"].str.removesuffix("\n")
+            return type_columns(frame, _LOG_TIME_COLUMNS)
         if not self.row:
             self.refresh()
         stats = self.row.get("query_stats") or []

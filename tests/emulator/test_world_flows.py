@@ -4,6 +4,7 @@ clients, failing artifacts, cancel_flow (vql/server/flows, services/launcher).""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -293,5 +294,93 @@ def test_empty_world():
         assert rows == [{"name": "Generic.Client.Info"}]
         result, logs = collect(world, "client_id='server', artifacts='Generic.Client.Info'")
         assert result is not None  # the server pseudo-client always exists
+    finally:
+        world.close()
+
+
+def _flow_logs(world, client_id, flow_id, roles=("administrator",)):
+    return run_world_query(world, f"SELECT * FROM flow_logs(client_id='{client_id}', "
+                                  f"flow_id='{flow_id}')", roles)
+
+
+def test_flow_logs_of_a_client_collection(sim):
+    cid = host(sim, "DC-01")
+    result, _ = collect(sim, f"client_id='{cid}', artifacts=['Windows.System.Pslist', "
+                             "'Generic.Client.Info']")
+    flow = sim.flow("root", cid, result["flow_id"])
+    assert sim.wait_flow(flow)
+    rows, logs = _flow_logs(sim, cid, flow.session_id, ("reader",))
+    assert logs == []
+    assert all(list(row) == ["client_time", "level", "message"] for row in rows)
+    assert all(isinstance(row["client_time"], int) and row["client_time"] < 1e11 for row in rows)
+    # one query per source: start, (own lines), parts, done; in query order
+    stats = flow.row()["query_stats"]
+    assert len(rows) == sum(s["log_rows"] for s in stats) == flow.row()["total_logs"]
+    pslist = rows[:3]
+    assert [r["level"] for r in pslist] == ["INFO", "DEFAULT", "INFO"]
+    assert pslist[0]["message"] == "Starting query execution for Windows.System.Pslist.\n"
+    count = len(flow.results["Windows.System.Pslist"])
+    assert re.fullmatch(r"Windows\.System\.Pslist: Time 0: Windows\.System\.Pslist: Sending "
+                        rf"response part 0 \d+(\.\d)? kB \({count} rows\)\.",
+                        pslist[1]["message"])
+    assert re.fullmatch(r"Collection Windows\.System\.Pslist is done after [\d.]+m?s\n",
+                        pslist[2]["message"])
+    # Generic.Client.Info/LinuxInfo does not run on Windows: its own query says so
+    skipped = [r["message"] for r in rows if "Skipping" in r["message"]]
+    assert skipped == ["Generic.Client.Info: Skipping query due to preconditions\n"]
+    linux = next(s for s in stats if s["Artifact"] == "Generic.Client.Info"
+                 and s["result_rows"] == 0)
+    assert linux["log_rows"] == 3
+
+
+def test_flow_logs_parts_follow_max_batch_rows(sim, monkeypatch):
+    cid = host(sim, "DC-01")
+    result, _ = collect(sim, f"client_id='{cid}', artifacts='Windows.System.Pslist'")
+    flow = sim.flow("root", cid, result["flow_id"])
+    assert sim.wait_flow(flow)
+    count = len(flow.results["Windows.System.Pslist"])
+    monkeypatch.setitem(flow.request, "specs", [{"artifact": "Windows.System.Pslist",
+                                                 "max_batch_rows": 10}])
+    rows, _ = _flow_logs(sim, cid, flow.session_id)
+    parts = [r["message"] for r in rows if "Sending response part" in r["message"]]
+    assert len(parts) == -(-count // 10) == flow.query_stats[0].count_logs(False, 10) - 2
+    assert parts[-1].endswith(f"({count - 10 * (len(parts) - 1)} rows).")
+    assert [int(p.split(" part ")[1].split()[0]) for p in parts] == list(range(len(parts)))
+
+
+def test_flow_logs_of_a_server_collection_unknown_flows_and_permissions(sim):
+    result, _ = collect(sim, "client_id='server', artifacts='Server.Utils.CollectClient', "
+                             "env=dict(ArtifactName='Generic.Client.Info', Client='DC-01')")
+    flow = sim.flow("root", "server", result["flow_id"])
+    assert sim.wait_flow(flow)
+    rows, logs = _flow_logs(sim, "server", flow.session_id)
+    assert logs == []
+    assert all(list(row) == ["Timestamp", "Level", "message"] for row in rows)
+    assert rows[0]["Timestamp"] > 1e15  # µs
+    assert [r["message"] for r in rows[:2]] == [
+        "Running query Server.Utils.CollectClient on behalf of user admin\n",
+        "<green>Starting</> query Server.Utils.CollectClient execution.\n"]
+    assert rows[2]["Level"] == "INFO"
+    assert len(rows) == flow.row()["total_logs"]
+    cid = host(sim, "DC-01")
+    assert _flow_logs(sim, cid, "F.NOSUCHFLOW") == ([], [])
+    rows, logs = run_world_query(sim, f"SELECT * FROM flow_logs(client_id='{cid}')")
+    assert rows == [] and logs == ["flow_logs: Field flow_id is required"]
+    assert _flow_logs(sim, "server", flow.session_id, ("artifact_writer",)) == (
+        [], ["flow_logs: PermissionDenied: Permission denied: [READ_RESULTS]"])
+
+
+def test_flow_logs_are_empty_while_the_flow_runs():
+    world = World(seed=7, flow_delay=1.5)
+    try:
+        cid = host(world, "DC-01")
+        result, _ = collect(world, f"client_id='{cid}', artifacts='Windows.System.Pslist'")
+        flow = world.flow("root", cid, result["flow_id"])
+        time.sleep(world.pickup_delay + 0.3)
+        assert flow.query_stats and not flow.finished
+        assert _flow_logs(world, cid, flow.session_id) == ([], [])
+        assert flow.row()["total_logs"] == 0
+        assert world.wait_flow(flow)
+        assert len(_flow_logs(world, cid, flow.session_id)[0]) == flow.row()["total_logs"] == 3
     finally:
         world.close()

@@ -4,6 +4,7 @@ cancellation, permissions, timeouts, interrupts and monitoring while a collectio
 from __future__ import annotations
 
 import _thread
+import re
 import threading
 import time
 import warnings
@@ -88,8 +89,51 @@ def test_failing_artifact_ends_in_error(connect_as):
         flow = conn.collect("SRV-WEB-01", "Windows.EventLogs.RDPAuth", progress=False)
     assert flow.state == "ERROR" and "parse_evtx" in flow.status
     logs = flow.logs()
-    assert "GENERIC_ERROR" in set(logs["status"])
-    assert logs["error_message"].str.contains("Security.evtx").any()
+    assert list(logs.columns) == ["client_time", "level", "message"]
+    assert isinstance(logs["client_time"].dtype, pd.DatetimeTZDtype)
+    assert logs["message"].iloc[0] == "Starting query execution for Windows.EventLogs.RDPAuth."
+    assert logs["message"].iloc[-1].startswith("Collection Windows.EventLogs.RDPAuth is done")
+    errors = logs[logs["level"] == "ERROR"]
+    assert errors["message"].str.contains("Security.evtx").any()
+    assert len(logs) == flow.row["total_logs"]
+
+
+def test_logs_of_a_collection_with_results_and_uploads(connect_as):
+    conn = connect_as("investigator")
+    flow = conn.collect("WKS-FIN-0042", "Windows.Search.FileFinder",
+                        {"Glob": "C:/ProgramData/Microsoft/DeviceSync/*", "Upload_File": "Y"},
+                        progress=False)
+    logs = flow.logs()
+    assert list(logs["level"]) == ["INFO", "DEFAULT", "DEFAULT", "INFO"]
+    assert re.fullmatch(rf"{FINDER}: Time 0: {FINDER}: Sending response part 0 "
+                        r"\d+(\.\d)? (B|kB) \(1 rows\)\.", logs["message"].iloc[1])
+    assert logs["message"].iloc[2] == f"{FINDER}: Uploaded 1 files."
+    now = pd.Timestamp.now(tz="UTC")
+    assert ((now - logs["client_time"]) < pd.Timedelta(minutes=1)).all()
+
+
+def test_logs_fall_back_to_query_status_on_servers_without_flow_logs(tmp_path):
+    from velonb.emulator import Emulator
+    from velonb.emulator.world import World
+
+    world = World(seed=7, flow_delay=0.0)
+    del world.registry.plugins["flow_logs"]  # as on a server older than flow_logs()
+    emu = Emulator(users={"investigator": ["investigator"]}, world=world)
+    emu.start()
+    try:
+        import velonb
+
+        conn = velonb.connect(emu.write_api_client_config(tmp_path / "api.yaml",
+                                                          name="investigator", roles=None))
+        with pytest.warns(CollectionFailedWarning):
+            flow = conn.collect("SRV-WEB-01", "Windows.EventLogs.RDPAuth", progress=False)
+        logs = flow.logs()
+        assert "GENERIC_ERROR" in set(logs["status"])
+        assert logs["error_message"].str.contains("Security.evtx").any()
+        conn.close()
+    finally:
+        emu.stop(grace=0)
+        world.close()
 
 
 def test_offline_client_is_queued_not_waited_for_and_cancelled(connect_as):

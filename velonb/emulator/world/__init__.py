@@ -274,7 +274,8 @@ class World:
             try:
                 out = self._collect(flow, artifact, params.get(artifact, {}))
             except Exception as err:  # a data bug becomes a failed collection, as on a client
-                out = CollectionOutput(error=f"{type(err).__name__}: {err}")
+                error = f"{type(err).__name__}: {err}"
+                out = CollectionOutput(logs=[f"ERROR:{artifact}: {error}"], error=error)
             outputs.append((artifact, out))
         end = F.now_us()
         with self.lock:
@@ -305,9 +306,9 @@ class World:
             stat.duration = max(end - stat.first_active, 1) * 1000 + 7919 * (len(rows) + 1)
             first_of_artifact = stat.query_id == min(
                 s.query_id for s in flow.query_stats if s.artifact == stat.artifact)
+            stat.logs = list(out.source_logs.get(stat.name, ()))
             if first_of_artifact:
-                stat.log_rows = len(out.logs) + 2
-                flow.logs.extend(out.logs)
+                stat.logs[:0] = out.logs
                 for upload in out.uploads:
                     record = self._store_upload(flow, upload.client_path, upload.accessor,
                                                 upload.data)
@@ -321,6 +322,8 @@ class World:
                     flow.status = out.error
             else:
                 stat.status = F.STATUS_OK
+            stat.log_rows = stat.count_logs(flow.client_id == "server",
+                                            flow.batch_rows(stat.artifact))
 
     def _store_upload(self, flow: F.Flow, client_path: str, accessor: str,
                       data: bytes) -> F.UploadRecord:

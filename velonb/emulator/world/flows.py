@@ -7,7 +7,11 @@ Shapes follow ``flows/proto/artifact_collector.proto`` as rendered by the server
 * the ``Flow`` column of ``System.Flow.Completion`` is the partial stats context the client flow
   runner writes (``flows/client_flow_runner.go`` FlowStats) encoded by reflection: omitempty and
   the state as an integer (2 FINISHED, 3 ERROR);
-* upload metadata rows are what ``client_flow_runner.go`` appends to the flow's upload index.
+* upload metadata rows are what ``client_flow_runner.go`` appends to the flow's upload index;
+* ``flow_logs()`` rows are the flow's log result set: for a client flow the JSONL lines the client
+  sends (``responder/flow_context.go``: ``client_time`` s, ``level``, ``message``) stored verbatim
+  by ``ClientFlowRunner.LogMessage``; for a server flow what ``server_artifacts/logger.go`` writes
+  (``Timestamp`` µs, ``Level``, ``message``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "go_time_string",
     "join_components",
     "request_dict",
+    "split_level",
 ]
 
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # launcher.go: "Enforce a max upload limit"
@@ -40,6 +45,8 @@ STATE_NAMES = {0: "UNSET", 1: "RUNNING", 2: "FINISHED", 3: "ERROR", 4: "IN_PROGR
 STATUS_OK, STATUS_PROGRESS, STATUS_GENERIC_ERROR = 0, 4, 10
 STATUS_NAMES = {0: "OK", 4: "PROGRESS", 10: "GENERIC_ERROR", 11: "UNKNOWN_FLOW"}
 
+_LEVELS = ("DEFAULT", "ERROR", "INFO", "WARN", "DEBUG", "ALERT")
+DEFAULT_BATCH_ROWS = 1000  # launcher.go: a collection's MaxRow when the spec sets none
 _SPLIT = re.compile(r"[/\\]+")
 _DRIVE = re.compile(r"^[a-zA-Z]:")
 
@@ -57,6 +64,14 @@ def go_time_string(ts: float) -> str:
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + " +0000 UTC"
+
+
+def split_level(line: str) -> tuple[str, str]:
+    """``logging.SplitIntoLevelAndLog``: a known ``LEVEL:`` prefix, else ``DEFAULT``."""
+    head, sep, rest = line.partition(":")
+    if sep and head.upper() in _LEVELS:
+        return head.upper(), rest
+    return "DEFAULT", line
 
 
 def client_path_components(path: str) -> list[str]:
@@ -156,6 +171,18 @@ class QueryStat:
     log_rows: int = 0
     uploaded_files: int = 0
     uploaded_bytes: int = 0
+    logs: list[str] = field(default_factory=list)  # the query's own lines, "LEVEL:message"
+
+    def count_logs(self, server: bool, batch_rows: int = DEFAULT_BATCH_ROWS) -> int:
+        """How many rows this query adds to the flow's log (its ``log_rows``): none while it
+        runs (the client sends its logs with the results), then what ``Flow.log_rows``
+        yields for it."""
+        if self.status == STATUS_PROGRESS:
+            return 0
+        if server:
+            return 2 + len(self.logs)
+        parts = -(-self.result_rows // max(batch_rows, 1))
+        return 2 + len(self.logs) + parts + (1 if self.uploaded_files else 0)
 
     def as_dict(self) -> dict[str, Any]:
         """ConvertProtoToOrderedDict form (status as its name)."""
@@ -233,7 +260,6 @@ class Flow:
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     lazy_results: dict[str, RowSource] = field(default_factory=dict)
     uploads: list[UploadRecord] = field(default_factory=list)
-    logs: list[str] = field(default_factory=list)
     timers: list[int] = field(default_factory=list)
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -253,6 +279,67 @@ class Flow:
             return
         for row in self.results.get(name, ()):
             yield dict(row)
+
+    def batch_rows(self, artifact: str) -> int:
+        """The collection's ``max_batch_rows`` for ``artifact`` (1000 unless its spec says)."""
+        for spec in self.request.get("specs", []):
+            if spec.get("artifact") == artifact and spec.get("max_batch_rows"):
+                return int(spec["max_batch_rows"])
+        return DEFAULT_BATCH_ROWS
+
+    def log_rows(self) -> Iterator[dict[str, Any]]:
+        """The flow's log result set, in the order it was written (what ``flow_logs()``
+        reads); a query adds its lines when it finishes."""
+        server = self.client_id == "server"
+        for stat in self.query_stats:
+            if stat.status == STATUS_PROGRESS:
+                continue
+            if server:
+                yield from self._server_log(stat)
+            else:
+                yield from self._client_log(stat)
+
+    def _server_log(self, stat: QueryStat) -> Iterator[dict[str, Any]]:
+        """``server_artifacts/collection_context.go``: scope.Log lines through the server logger
+        (``log.Logger`` adds the newline; the level is split off the text)."""
+        creator = self.request.get("creator", "")
+        lines = [f"Running query {stat.name} on behalf of user {creator}",
+                 f"<green>Starting</> query {stat.name} execution.", *stat.logs]
+        for line in lines:
+            level, message = split_level(line + "\n")
+            yield {"Timestamp": stat.first_active, "Level": level, "message": message}
+
+    def _client_log(self, stat: QueryStat) -> Iterator[dict[str, Any]]:
+        """``actions/vql.go`` for one source's query: scope.Log lines end in a newline,
+        responder.Log lines (parts, uploads) do not."""
+        from velonb.emulator.gojson import dumps
+        from velonb.emulator.streaming import go_duration, humanize_bytes
+
+        name = stat.artifact
+
+        def row(when_us: int, level: str, message: str) -> dict[str, Any]:
+            return {"client_time": when_us // 1_000_000, "level": level, "message": message}
+
+        yield row(stat.first_active, "INFO", f"Starting query execution for {name}.\n")
+        for line in stat.logs:
+            yield row(stat.first_active, *split_level(line + "\n"))
+        seconds = max(stat.last_active - stat.first_active, 0) // 1_000_000
+        parts: list[list[int]] = []  # [JSONL payload bytes, rows] of each part
+        batch = self.batch_rows(stat.artifact)
+        for index, result in enumerate(self.result_rows(stat.name)):
+            if index % batch == 0:
+                parts.append([0, 0])
+            parts[-1][0] += len(dumps(result).encode()) + 1
+            parts[-1][1] += 1
+        for part, (size, count) in enumerate(parts):
+            yield row(stat.last_active, "DEFAULT",
+                      f"{name}: Time {seconds}: {stat.name}: Sending response part {part} "
+                      f"{humanize_bytes(size)} ({count} rows).")
+        if stat.uploaded_files:
+            yield row(stat.last_active, "DEFAULT",
+                      f"{name}: Uploaded {stat.uploaded_files} files.")
+        yield row(stat.last_active, "INFO",
+                  f"Collection {name} is done after {go_duration(stat.duration)}\n")
 
     def artifacts_with_results(self) -> list[str]:
         names: list[str] = []

@@ -133,5 +133,6 @@ class CollectionOutput:
 
     results: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # result name -> rows
     uploads: list[UploadedFile] = field(default_factory=list)
-    logs: list[str] = field(default_factory=list)
+    logs: list[str] = field(default_factory=list)  # "LEVEL:message", the first source's query
+    source_logs: dict[str, list[str]] = field(default_factory=dict)  # result name -> lines
     error: str | None = None  # set: the flow ends in ERROR with this status

@@ -80,7 +80,8 @@ def create_large_hunt(world: World, count: int) -> str:
         flow.query_stats = [F.QueryStat(ARTIFACT, names[0], 1, 1, status=F.STATUS_OK,
                                         duration=1_900_000_000 + share * 20_000,
                                         first_active=first, last_active=first + 2_000_000,
-                                        result_rows=share, log_rows=3)]
+                                        result_rows=share)]
+        flow.query_stats[0].log_rows = flow.query_stats[0].count_logs(server=False)
 
         def rows(c: Any = client, n: int = share) -> Iterator[dict[str, Any]]:
             return iter(results.bulk_pslist_rows(n, seed=world.seed, clients=[c]))

@@ -2,7 +2,7 @@
 
 ``collect_client`` (vql/server/flows/create.go + services/launcher), ``flows``, ``get_flow``,
 ``cancel_flow`` (vql/server/flows/flows.go), ``source`` (results.go), ``uploads`` (uploads.go),
-``monitoring`` and ``watch_monitoring`` (monitoring.go).
+``flow_logs`` (logs.go), ``monitoring`` and ``watch_monitoring`` (monitoring.go).
 """
 
 from __future__ import annotations
@@ -342,6 +342,18 @@ def uploads(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for flow in world.hunt_flows(hunt):
         for record in flow.uploads:
             yield {**record.row(), "ClientId": flow.client_id, "FlowId": flow.session_id}
+
+
+@plugin("flow_logs", Arg("flow_id", "str", required=True), Arg("client_id", "str", required=True),
+        permissions=("READ_RESULTS",), registry=_R)
+def flow_logs(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Retrieve the query logs of a flow (vql/server/flows/logs.go: the flow's log result set;
+    an unknown flow has an empty one)."""
+    flow = world_of(scope).flow(scope.org_id, args["client_id"], args["flow_id"])
+    for row in flow.log_rows() if flow is not None else ():
+        if scope.cancelled:
+            return
+        yield row
 
 
 # -- monitoring(), watch_monitoring(): vql/server/flows/monitoring.go ---------------------

@@ -54,9 +54,14 @@ class Ctx:
         name = f"{self.artifact.name}/{source}" if source else self.artifact.name
         self.out.results.setdefault(name, []).extend(rows)
 
-    def log(self, message: str, level: str = "INFO") -> None:
-        """Add a log line the way a client query logs it (``LEVEL:message``)."""
-        self.out.logs.append(f"{level}:{message}")
+    def log(self, message: str, level: str = "INFO", source: str = "") -> None:
+        """Add a log line the way a client query logs it (``LEVEL:message``), from the query of
+        ``source`` (default: the artifact's first source)."""
+        if source:
+            name = f"{self.artifact.name}/{source}"
+            self.out.source_logs.setdefault(name, []).append(f"{level}:{message}")
+        else:
+            self.out.logs.append(f"{level}:{message}")
 
 
 Handler = Callable[[Ctx], None]

@@ -93,7 +93,7 @@ def client_info(ctx: Ctx) -> None:
                               "PointToPoint": False, "IPAddresses": ["172.17.0.1/16"]}],
         }])
     else:
-        ctx.log(f"{name}/LinuxInfo: Skipping query due to preconditions")
+        ctx.log(f"{name}: Skipping query due to preconditions", source="LinuxInfo")
     if c.system == "windows":
         server = "Server" in c.platform
         role = ("Primary Domain Controller" if c.hostname == "DC-01" else
@@ -117,7 +117,7 @@ def client_info(ctx: Ctx) -> None:
                             "LastLogin": r["Mtime"]}
                            for r in profiles(c, ctx.seed, ctx.now)])
     else:
-        ctx.log(f"{name}/WindowsInfo: Skipping query due to preconditions")
-        ctx.log(f"{name}/Users: Skipping query due to preconditions")
+        ctx.log(f"{name}: Skipping query due to preconditions", source="WindowsInfo")
+        ctx.log(f"{name}: Skipping query due to preconditions", source="Users")
 
 
