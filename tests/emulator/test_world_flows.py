@@ -384,3 +384,27 @@ def test_flow_logs_are_empty_while_the_flow_runs():
         assert len(_flow_logs(world, cid, flow.session_id)[0]) == flow.row()["total_logs"] == 3
     finally:
         world.close()
+
+
+def test_summary_reads_the_reduced_request_and_skips_downloads(sim):
+    cid = host(sim, "DC-01")
+    result, _ = collect(sim, f"client_id='{cid}', artifacts='Windows.System.Pslist', "
+                             "env=dict(ProcessRegex='svc'), timeout=60")
+    fid = result["flow_id"]
+    full, _ = run_world_query(sim, f"SELECT * FROM flows(client_id='{cid}', flow_id='{fid}')")
+    brief, _ = run_world_query(sim, f"SELECT * FROM flows(client_id='{cid}', flow_id='{fid}', "
+                                    "summary=TRUE)")
+    assert full[0]["AvailableDownloads"] == {} and brief[0]["AvailableDownloads"] is None
+    assert list(brief[0]) == list(full[0])
+    request = brief[0]["request"]
+    assert list(request) == REQUEST_COLUMNS
+    assert request["specs"] == [] and full[0]["request"]["specs"][0]["artifact"] == \
+        "Windows.System.Pslist"
+    assert (request["creator"], request["flow_id"], request["artifacts"], request["timeout"]) == \
+        ("admin", fid, ["Windows.System.Pslist"], 60)
+    listed, _ = run_world_query(sim, f"SELECT request FROM flows(client_id='{cid}', "
+                                     "summary=TRUE)")
+    assert all(row["request"]["specs"] == [] for row in listed)
+    got, _ = run_world_query(sim, f"SELECT get_flow(client_id='{cid}', flow_id='{fid}', "
+                                  "summary=TRUE) AS G FROM scope()")
+    assert got[0]["G"]["AvailableDownloads"] is None and got[0]["G"]["request"] == request

@@ -35,6 +35,7 @@ __all__ = [
     "join_components",
     "request_dict",
     "split_level",
+    "summary_request",
 ]
 
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # launcher.go: "Enforce a max upload limit"
@@ -364,13 +365,15 @@ class Flow:
             "execution_duration": max((s.duration for s in stats), default=0),
         }
 
-    def row(self) -> dict[str, Any]:
-        """The ``flows()`` row (ConvertProtoToOrderedDict of ArtifactCollectorContext)."""
+    def row(self, summary: bool = False) -> dict[str, Any]:
+        """The ``flows()`` row (ConvertProtoToOrderedDict of ArtifactCollectorContext); with
+        ``summary`` the request is the reduced copy kept with the flow record."""
         t = self._totals()
         return {
             "client_id": self.client_id,
             "session_id": self.session_id,
-            "request": _copy_request(self.request),
+            "request": summary_request(self.request, self.session_id) if summary
+            else _copy_request(self.request),
             "previous_flows": [],
             "backtrace": "",
             "create_time": self.create_time,
@@ -437,6 +440,23 @@ class Flow:
             "FlowId": self.session_id,
             "ClientId": self.client_id,
         }
+
+
+_SUMMARY_REQUEST_FIELDS = ("creator", "client_id", "artifacts", "urgent", "cpu_limit",
+                           "iops_limit", "progress_timeout", "timeout", "max_rows", "max_logs",
+                           "max_upload_bytes")
+
+
+def summary_request(request: dict[str, Any], flow_id: str) -> dict[str, Any]:
+    """The request a ``summary=TRUE`` read sees: the reduced copy ``FlowStorageManager.WriteFlow``
+    keeps with the flow record (creator, artifacts and limits; no specs), zero values
+    elsewhere."""
+    zero = request_dict(creator="", client_id="", flow_id="", artifacts=[], specs=[])
+    zero["max_upload_bytes"] = 0
+    zero.update({key: request[key] for key in _SUMMARY_REQUEST_FIELDS if key in request})
+    zero["artifacts"] = list(request.get("artifacts", []))
+    zero["flow_id"] = flow_id
+    return zero
 
 
 def _copy_request(request: dict[str, Any]) -> dict[str, Any]:

@@ -183,15 +183,23 @@ def flows_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]
     if not known_client(world, scope.org_id, client_id):
         scope.log(f"flows: unable to get client {client_id}: {client_error(client_id)}")
         return
+    summary = bool(args.get("summary"))
     if args.get("flow_id"):
         flow = world.flow(scope.org_id, client_id, args["flow_id"])
         if flow is not None:
-            yield {**flow.row(), "AvailableDownloads": {}}
+            yield {**flow.row(summary), "AvailableDownloads": _downloads(summary)}
         return
     for flow in world.flows(scope.org_id, client_id):
         if scope.cancelled:
             return
-        yield flow.row()
+        yield flow.row(summary)
+
+
+def _downloads(summary: bool) -> dict[str, Any] | None:
+    """``AvailableDownloads`` (reflection JSON, omitempty): the flow's prepared zip exports.
+    The emulator makes none (no ``create_flow_download``), so ``{}``; ``summary`` skips the
+    lookup and leaves the field nil (``null``)."""
+    return None if summary else {}
 
 
 @function("get_flow", Arg("client_id", "str", required=True), Arg("flow_id", "str"),
@@ -203,7 +211,8 @@ def get_flow(scope: Scope, args: dict[str, Any]) -> object:
     flow = world_of(scope).flow(scope.org_id, args["client_id"], flow_id)
     if flow is None:
         raise VQLCallError(f"Flow not found: {flow_id} in client '{args['client_id']}'")
-    return {**flow.row(), "AvailableDownloads": {}}
+    summary = bool(args.get("summary"))
+    return {**flow.row(summary), "AvailableDownloads": _downloads(summary)}
 
 
 @function("cancel_flow", Arg("client_id", "str", required=True), Arg("flow_id", "str"),
