@@ -264,18 +264,20 @@ def test_flow_delay_shows_in_progress_then_finished():
         cid = host(world, "DC-01")
         result, _ = collect(world, f"client_id='{cid}', artifacts='Generic.Client.Info'")
         flow = world.flow("root", cid, result["flow_id"])
-        query = f"SELECT state, query_stats.status AS S FROM flows(client_id='{cid}', " \
-                f"flow_id='{flow.session_id}')"
+        query = f"SELECT state, query_stats.status AS S, inflight_time FROM flows(" \
+                f"client_id='{cid}', flow_id='{flow.session_id}')"
         assert run_world_query(world, query)[0][0]["state"] == "RUNNING"
         time.sleep(0.25)
         rows, _ = run_world_query(world, query)
         assert rows[0]["state"] == "IN_PROGRESS" and set(rows[0]["S"]) == {"PROGRESS"}
+        assert abs(rows[0]["inflight_time"] - time.time()) < 5  # Unix seconds, while in flight
         row = run_world_query(world, f"SELECT in_flight_flows FROM clients(client_id='{cid}')")
         assert flow.session_id in row[0][0]["in_flight_flows"]
         assert not flow.done.is_set()
         assert world.wait_flow(flow, 5)
         rows, _ = run_world_query(world, query)
         assert rows[0]["state"] == "FINISHED" and set(rows[0]["S"]) == {"OK"}
+        assert rows[0]["inflight_time"] == 0  # read from the client's in-flight map
         row = run_world_query(world, f"SELECT in_flight_flows FROM clients(client_id='{cid}')")
         assert row[0][0]["in_flight_flows"] == {}
     finally:

@@ -3,6 +3,7 @@ hunt_flows() (vql/server/hunts, services/hunt_dispatcher)."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -103,10 +104,11 @@ def test_hunt_results_and_hunt_flows(sim):
     rows, logs = run_world_query(sim, f"SELECT * FROM hunt_results(hunt_id='{hid}')")
     assert logs == [] and rows
     first = hunt.artifact_sources[0]
-    for row in rows:  # appended, or updated in place when the row has one (ordereddict.Set)
-        tail = [k for k in row if k in ("FlowId", "ClientId", "_OrgId", "Fqdn")]
-        assert tail == ["Fqdn", "FlowId", "ClientId", "_OrgId"] if list(row).index("Fqdn") < \
-            list(row).index("FlowId") else tail == ["FlowId", "ClientId", "_OrgId", "Fqdn"]
+    # ordereddict.Set (the version velociraptor pins) moves a key the row has to the end:
+    # BasicInformation rows carry their own Fqdn, which still ends the row
+    assert any(rs and "Fqdn" in rs[0] for f in sim.hunt_flows(hunt) for rs in f.results.values())
+    for row in rows:
+        assert list(row)[-4:] == ["FlowId", "ClientId", "_OrgId", "Fqdn"]
     clients = {c.client_id: c for c in sim.clients("root")}
     for row in rows:
         assert row["FlowId"] == "F." + hid[2:] + ".H" and row["_OrgId"] == "root"
@@ -127,7 +129,18 @@ def test_hunt_results_and_hunt_flows(sim):
     assert logs == [] and len(flows) == len(hunt.flows)
     assert list(flows[0]) == ["HuntId", "ClientId", "FlowId", "Flow"]
     assert flows[0]["Flow"]["state"] == "FINISHED"
+    # the flow record without its request file: the reduced request WriteFlow keeps
     assert flows[0]["Flow"]["request"]["client_id"] == flows[0]["ClientId"]
+    assert flows[0]["Flow"]["request"]["artifacts"] == ["Generic.Client.Info"]
+    assert flows[0]["Flow"]["request"]["specs"] == []
+    basic, _ = run_world_query(sim, f"SELECT * FROM hunt_flows(hunt_id='{hid}', basic_info=TRUE)")
+    assert [(r["ClientId"], r["FlowId"]) for r in basic] == \
+        [(r["ClientId"], r["FlowId"]) for r in flows]
+    record = basic[0]["Flow"]
+    assert list(record) == list(flows[0]["Flow"])
+    assert (record["client_id"], record["session_id"]) == (basic[0]["ClientId"], basic[0]["FlowId"])
+    assert record["state"] == "UNSET" and record["create_time"] == 0
+    assert record["query_stats"] == [] and record["request"]["artifacts"] == []
     paged, _ = run_world_query(sim, f"SELECT * FROM hunt_flows(hunt_id='{hid}', start_row=2)")
     assert paged == flows[2:]
 
@@ -184,3 +197,64 @@ def test_hunt_clients_finish_over_time():
         assert hunt.finished == hunt.scheduled
     finally:
         world.close()
+
+
+def test_hunt_object_encodes_as_protojson_but_reads_as_go_fields(sim):
+    from velonb.emulator import gojson
+
+    sub = sim.bus.subscribe("root", "System.Hunt.Creation")
+    rows, _ = run_world_query(sim, "SELECT hunt(artifacts='Windows.System.Pslist', "
+                                   "description='json', include_labels='finance', "
+                                   "exclude_labels='vip', timeout=30, spec=dict("
+                                   "`Windows.System.Pslist`=dict(ProcessRegex='svc'))) AS H "
+                                   "FROM scope()")
+    result = rows[0]["H"]
+    request = result["Request"]
+    assert request["state"] == 2 and isinstance(request["create_time"], int)  # member access
+    encoded = json.loads(gojson.dumps(result))["Request"]  # json.MarshalHuntProtobuf
+    assert list(encoded) == ["hunt_id", "create_time", "creator", "start_time", "expires",
+                             "hunt_description", "start_request", "condition", "stats",
+                             "artifacts", "artifact_sources", "state", "org_ids"]
+    assert encoded["create_time"] == str(request["create_time"])
+    assert encoded["state"] == "RUNNING" and encoded["stats"] == {}
+    assert encoded["condition"] == {"excluded_labels": {"label": ["vip"]},
+                                    "labels": {"label": ["finance"]}}
+    start = encoded["start_request"]
+    assert start["max_upload_bytes"] == "1073741824" and start["timeout"] == "30"
+    assert "client_id" not in start and "summary" not in start  # unset: omitted
+    assert start["specs"] == [{"artifact": "Windows.System.Pslist",
+                               "parameters": {"env": [{"key": "ProcessRegex", "value": "svc"}]}}]
+    linux, _ = make_hunt(sim, "os='linux', pause=TRUE")
+    encoded = json.loads(gojson.dumps(linux["Request"]))
+    assert encoded["condition"] == {"os": {"os": "LINUX"}} and encoded["state"] == "PAUSED"
+    assert "start_time" not in encoded  # a paused hunt has not started
+    event = sub.queue.get(timeout=5)
+    sub.close()
+    assert json.loads(gojson.dumps(event["Hunt"]))["create_time"] == str(request["create_time"])
+
+
+def test_hunts_listing_shows_the_summary_request(sim):
+    result, _ = make_hunt(sim, "description='x', timeout=30, spec=dict("
+                               "`Generic.Client.Info`=dict(Foo='1'))")
+    hid = result["HuntId"]
+    full, _ = run_world_query(sim, f"SELECT start_request FROM hunts(hunt_id='{hid}')")
+    assert full[0]["start_request"]["timeout"] == 30 and full[0]["start_request"]["specs"]
+    summary = {"creator": "admin", "artifacts": ["Generic.Client.Info"], "summary": True}
+    for vql in (f"SELECT start_request FROM hunts(hunt_id='{hid}', summary=TRUE)",
+                "SELECT start_request FROM hunts()"):
+        rows, _ = run_world_query(sim, vql)
+        request = rows[0]["start_request"]
+        assert list(request) == list(full[0]["start_request"])
+        assert {k: v for k, v in request.items() if v not in ("", 0, False, [])} == summary
+
+
+def test_client_rows_never_show_the_housekeeping_timestamps(sim):
+    result, _ = make_hunt(sim, "os='windows'")
+    hunt = wait_hunt(sim, result["HuntId"])
+    cid = next(iter(hunt.flows))
+    assert sim.client("root", cid).last_hunt_timestamp  # the record keeps it...
+    rows, _ = run_world_query(sim, f"SELECT last_hunt_timestamp, last_event_table_version, "
+                                   f"last_label_timestamp, client_info(client_id='{cid}')"
+                                   f".last_hunt_timestamp AS Info FROM clients(client_id='{cid}')")
+    assert rows == [{"last_hunt_timestamp": 0, "last_event_table_version": 0,  # ...the API not
+                     "last_label_timestamp": 0, "Info": 0}]  # (indexing _FastGetApiClient)

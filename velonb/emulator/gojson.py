@@ -154,6 +154,8 @@ def _encode(value: Any, zone: _Zone, out: list[str]) -> None:
         out.append('"' + format_time(value, zone) + '"')
     elif isinstance(value, bytes | bytearray | memoryview):
         out.append('"' + base64.b64encode(bytes(value)).decode("ascii") + '"')
+    elif type(value) is not dict and hasattr(value, "go_json"):
+        _encode(value.go_json(), zone, out)  # a type with its own registered encoder
     elif isinstance(value, Mapping):
         out.append("{")
         first = True

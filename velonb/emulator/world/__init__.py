@@ -407,7 +407,7 @@ class World:
             self._hunts.setdefault(hunt.org_id, {})[hunt.hunt_id] = hunt
             hunt.params = params
         self.bus.publish(hunt.org_id, "System.Hunt.Creation",
-                         {"Timestamp": int(time.time()), "Hunt": hunt.reflection()})
+                         {"Timestamp": int(time.time()), "Hunt": hunt.message()})
         if hunt.state == H.RUNNING:
             self._schedule_hunt(hunt)
 

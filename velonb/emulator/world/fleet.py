@@ -218,8 +218,9 @@ def client_row(client: Client) -> dict[str, Any]:
         "last_interrogate_flow_id": client.last_interrogate_flow_id,
         "last_interrogate_artifact_name": client.last_interrogate_artifact_name,
         "labels": list(client.labels),
-        "last_hunt_timestamp": client.last_hunt_timestamp,
-        "last_event_table_version": client.last_event_table_version,
-        "last_label_timestamp": client.last_label_timestamp,
+        # indexing/clients.go _FastGetApiClient never fills these three (they stay 0)
+        "last_hunt_timestamp": 0,
+        "last_event_table_version": 0,
+        "last_label_timestamp": 0,
         "in_flight_flows": dict(client.in_flight_flows),
     }

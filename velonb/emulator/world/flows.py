@@ -36,6 +36,7 @@ __all__ = [
     "request_dict",
     "split_level",
     "summary_request",
+    "zero_request",
 ]
 
 DEFAULT_MAX_UPLOAD_BYTES = 1024 * 1024 * 1024  # launcher.go: "Enforce a max upload limit"
@@ -379,7 +380,9 @@ class Flow:
             "create_time": self.create_time,
             "start_time": t["start_time"],
             "active_time": t["active_time"],
-            "inflight_time": self.inflight_time,
+            # LoadCollectionContext reads it from the client's in-flight map, which
+            # FlowComplete empties
+            "inflight_time": 0 if self.finished else self.inflight_time,
             "total_uploaded_files": t["total_uploaded_files"],
             "total_expected_uploaded_bytes": t["total_expected_uploaded_bytes"],
             "total_uploaded_bytes": t["total_uploaded_bytes"],
@@ -447,12 +450,18 @@ _SUMMARY_REQUEST_FIELDS = ("creator", "client_id", "artifacts", "urgent", "cpu_l
                            "max_upload_bytes")
 
 
+def zero_request() -> dict[str, Any]:
+    """An unset ``ArtifactCollectorArgs`` as ConvertProtoToOrderedDict renders it."""
+    zero = request_dict(creator="", client_id="", flow_id="", artifacts=[], specs=[])
+    zero["max_upload_bytes"] = 0
+    return zero
+
+
 def summary_request(request: dict[str, Any], flow_id: str) -> dict[str, Any]:
     """The request a ``summary=TRUE`` read sees: the reduced copy ``FlowStorageManager.WriteFlow``
     keeps with the flow record (creator, artifacts and limits; no specs), zero values
     elsewhere."""
-    zero = request_dict(creator="", client_id="", flow_id="", artifacts=[], specs=[])
-    zero["max_upload_bytes"] = 0
+    zero = zero_request()
     zero.update({key: request[key] for key in _SUMMARY_REQUEST_FIELDS if key in request})
     zero["artifacts"] = list(request.get("artifacts", []))
     zero["flow_id"] = flow_id

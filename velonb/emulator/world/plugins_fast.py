@@ -139,11 +139,8 @@ def encoded_rows(world: World, org_id: str, hunt_id: str, artifact: str) -> Enco
             client = world.client(org_id, flow.client_id)
             fqdn = client.fqdn if client is not None else ""
             for row in flow.result_rows(artifact):
-                row["FlowId"] = flow.session_id
-                row["ClientId"] = flow.client_id
-                row["_OrgId"] = org_id
-                row["Fqdn"] = fqdn
-                batch.append(row)
+                batch.append(H.tag_result_row(row, flow.session_id, flow.client_id, org_id,
+                                              fqdn))
                 if len(batch) >= 4096:
                     flush()
         flush()

@@ -26,15 +26,16 @@ DEFAULT_EXPIRY = 7 * 24 * 3600  # hunt_dispatcher: Defaults.HuntExpiryHours or a
 @plugin("hunts", Arg("hunt_id", "str"), Arg("summary", "bool"), permissions=("READ_RESULTS",),
         registry=_R)
 def hunts_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Retrieve the list of hunts."""
+    """Retrieve the list of hunts. One hunt is read with its stored start request (unless
+    ``summary``); the listing shows the summary the dispatcher keeps in memory."""
     world = world_of(scope)
     if args.get("hunt_id"):
         hunt = world.hunt(scope.org_id, args["hunt_id"])
         if hunt is not None:
-            yield hunt.row()
+            yield hunt.row(full_request=not args.get("summary"))
         return
     for hunt in world.hunts(scope.org_id):
-        yield hunt.row()
+        yield hunt.row(full_request=False)
 
 
 def _expiry(scope: Scope, value: Any) -> int:
@@ -133,7 +134,7 @@ def _create(scope: Scope, org_id: str, hunt_id: str, artifacts: list[str],
         start_time=0 if paused else created, tags=list(args.get("tags") or []),
         include_labels=include, exclude_labels=exclude, os=os_name,
         artifact_sources=sources, org_ids=list(org_ids) if org_id == "root" else [])
-    created_row = {"HuntId": hunt_id, "Request": hunt.reflection()}
+    created_row = {"HuntId": hunt_id, "Request": hunt.message()}
     world.add_hunt(hunt, {name: dict(p) for name, p in specs})
     return created_row
 
@@ -177,11 +178,7 @@ def hunt_results_rows(scope: Scope, hunt_id: str, artifact: str, source: str,
             for row in flow.result_rows(name):
                 if scope.cancelled:
                     return
-                row["FlowId"] = flow.session_id
-                row["ClientId"] = flow.client_id
-                row["_OrgId"] = org_id
-                row["Fqdn"] = fqdn
-                yield row
+                yield H.tag_result_row(row, flow.session_id, flow.client_id, org_id, fqdn)
 
 
 @plugin("hunt_results", Arg("artifact", "str"), Arg("source", "str"),
@@ -197,7 +194,11 @@ def hunt_results(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]
         Arg("limit", "int"), Arg("basic_info", "bool"), permissions=("READ_RESULTS",),
         registry=_R)
 def hunt_flows(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Retrieve the flows launched by a hunt (``limit`` is accepted and ignored, as real)."""
+    """Retrieve the flows launched by a hunt (``limit`` is accepted and ignored, as real).
+
+    ``Flow`` is the flow record read without its request file (the reduced request); with
+    ``basic_info`` only its client and flow ids are set (hunt_dispatcher/flows.go GetFlows).
+    """
     world = world_of(scope)
     hunt = world.hunt(scope.org_id, args["hunt_id"])
     if hunt is None:
@@ -205,5 +206,10 @@ def hunt_flows(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for index, flow in enumerate(world.hunt_flows(hunt)):
         if index < args.get("start_row", 0):
             continue
+        if args.get("basic_info"):
+            record = F.Flow(flow.org_id, flow.client_id, flow.session_id, F.zero_request(), 0,
+                            state=F.UNSET).row()
+        else:
+            record = flow.row(summary=True)
         yield {"HuntId": args["hunt_id"], "ClientId": flow.client_id,
-               "FlowId": flow.session_id, "Flow": flow.row()}
+               "FlowId": flow.session_id, "Flow": record}
