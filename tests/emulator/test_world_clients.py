@@ -160,3 +160,17 @@ def test_cli_serves_the_world_or_an_empty_one(tmp_path, monkeypatch, capsys):
     assert "World(seed=7, orgs=2, clients=19)" in capsys.readouterr().out
     assert cli.main(["demo", "--empty"]) == 0
     assert "World(seed=7, orgs=1, clients=0)" in capsys.readouterr().out
+
+
+def test_the_server_is_a_client_with_only_its_name(world_query):
+    rows, logs = world_query("SELECT * FROM clients(client_id='server')")
+    assert logs == [] and len(rows) == 1
+    row = rows[0]
+    assert list(row) == CLIENT_COLUMNS
+    assert (row["client_id"], row["os_info"]["hostname"], row["os_info"]["fqdn"]) == \
+        ("server", "server", "server")
+    assert row["first_seen_at"] == row["last_seen_at"] == 0 and row["labels"] == []
+    info, logs = world_query("SELECT client_info(client_id='server') AS I FROM scope()")
+    assert logs == [] and info[0]["I"] == row
+    listed, _ = world_query("SELECT client_id FROM clients()")
+    assert "server" not in {r["client_id"] for r in listed}  # not in the search index

@@ -258,3 +258,14 @@ def test_client_rows_never_show_the_housekeeping_timestamps(sim):
                                    f".last_hunt_timestamp AS Info FROM clients(client_id='{cid}')")
     assert rows == [{"last_hunt_timestamp": 0, "last_event_table_version": 0,  # ...the API not
                      "last_label_timestamp": 0, "Info": 0}]  # (indexing _FastGetApiClient)
+
+
+def test_a_hunt_in_several_orgs_returns_the_last_orgs_copy(sim):
+    made, logs = make_hunt(sim, "description='both', org_id=['root', 'O1234']")
+    assert logs == []
+    root, second = sim.hunt("root", made["HuntId"]), sim.hunt("O1234", made["HuntId"])
+    assert root is not None and second is not None  # one id in both orgs
+    assert root.org_ids == ["root", "O1234"] and second.org_ids == []  # only root's lists them
+    assert "org_ids" not in made["Request"]  # create.go: new_hunt is the last org's hunt
+    made, _ = make_hunt(sim, "description='root last', org_id=['O1234', 'root']")
+    assert made["Request"]["org_ids"] == ["O1234", "root"]

@@ -24,6 +24,7 @@ __all__ = [
     "client_id_for",
     "client_row",
     "day_start",
+    "server_client_row",
 ]
 
 ORGS: dict[str, str] = {ROOT_ORG: ROOT_ORG_NAME, "O1234": "Second Org"}
@@ -223,4 +224,26 @@ def client_row(client: Client) -> dict[str, Any]:
         "last_event_table_version": 0,
         "last_label_timestamp": 0,
         "in_flight_flows": dict(client.in_flight_flows),
+    }
+
+
+def server_client_row() -> dict[str, Any]:
+    """``clients(client_id='server')`` / ``client_info('server')``: the client info store
+    answers for the server itself with a record holding only its id as id, hostname and fqdn
+    (``services/client_info/storage.go`` _GetRecord)."""
+    return {
+        "client_id": "server",
+        "agent_information": {"version": "", "name": "", "build_time": "", "build_url": ""},
+        "os_info": {"system": "", "hostname": "server", "release": "", "machine": "",
+                    "fqdn": "server", "mac_addresses": []},
+        "first_seen_at": 0,
+        "last_seen_at": 0,
+        "last_ip": "",
+        "last_interrogate_flow_id": "",
+        "last_interrogate_artifact_name": "",
+        "labels": [],
+        "last_hunt_timestamp": 0,
+        "last_event_table_version": 0,
+        "last_label_timestamp": 0,
+        "in_flight_flows": {},
     }

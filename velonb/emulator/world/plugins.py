@@ -170,6 +170,12 @@ def _client_row(client: Client) -> dict[str, Any]:
     return fleet.client_row(client)
 
 
+def _server_row() -> dict[str, Any]:
+    from velonb.emulator.world import fleet
+
+    return fleet.server_client_row()
+
+
 @plugin("clients", Arg("search", "str"), Arg("client_id", "str"),
         permissions=("READ_RESULTS",), registry=_R)
 def clients_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -180,6 +186,8 @@ def clients_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any
         client = world.client(scope.org_id, client_id)
         if client is not None:
             yield _client_row(client)
+        elif client_id == "server":
+            yield _server_row()
         return
     for client in search_clients(world.clients(scope.org_id), args.get("search", "")):
         if scope.cancelled:
@@ -193,6 +201,8 @@ def client_info(scope: Scope, args: dict[str, Any]) -> object:
     """Returns client info (like the fqdn) from the datastore."""
     client = world_of(scope).client(scope.org_id, args["client_id"])
     if client is None:
+        if args["client_id"] == "server":
+            return _server_row()
         raise VQLCallError(client_error(args["client_id"]))
     return _client_row(client)
 

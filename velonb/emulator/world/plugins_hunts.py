@@ -95,9 +95,10 @@ def hunt_function(scope: Scope, args: dict[str, Any]) -> object:
                            exclude, os_name, org_ids)
         except VQLCallError as err:
             scope.log(f"hunt: {err}")
+            result = None  # create.go: new_hunt is overwritten by the failed CreateHunt
             continue
         hunt_id = made["HuntId"]
-        result = result or made
+        result = made  # the value is the hunt of the last org it was created in
     return result
 
 
