@@ -107,6 +107,9 @@ def test_monitoring_reads_stored_events(world_query, world):
     mine = [r for r in rows if r["FlowId"] == flow.session_id]
     assert len(mine) == 1
     assert mine[0]["_ts"] > 1_000_000_000_000  # the timed reader reports ms
+    # stored with the journal user as _Source; the reader Sets _ts again, so it ends the row
+    assert list(mine[0]) == ["Timestamp", "Flow", "FlowId", "ClientId", "_Source", "_ts"]
+    assert mine[0]["_Source"] == "server"
     via_source, _ = world_query(f"SELECT * FROM source(client_id='{cid}', "
                                 "artifact='System.Flow.Completion')")
     assert via_source == rows
@@ -123,5 +126,8 @@ def test_generic_client_stats_history(world_query, world):
                              "artifact='Generic.Client.Stats', start_time=now() - 3600)")
     assert logs == []
     assert rows and all(isinstance(r["_ts"], int) for r in rows)
+    # the client's rows + ClientId (MonitoringVQLResponse), _Source = the sending client
+    assert all(list(r)[-3:] == ["ClientId", "_Source", "_ts"] for r in rows)
+    assert {(r["ClientId"], r["_Source"]) for r in rows} == {(cid, cid)}
     stamps = [r["_ts"] for r in rows]
     assert stamps == sorted(stamps) and stamps[0] >= (time.time() - 3700) * 1000

@@ -141,10 +141,13 @@ class EventBus:
             return len(self._subs.get((org_id, artifact), ()))
 
     def publish(self, org_id: str, artifact: str, row: dict[str, Any],
-                client_id: str = "server") -> dict[str, Any]:
-        """Stamp ``_ts`` (s), store the row for ``client_id`` and hand a copy to each watcher."""
+                client_id: str = "server", source: str = "server") -> dict[str, Any]:
+        """Stamp ``_ts`` (s) and ``_Source`` (the journal's user: ``server`` for what the server
+        writes), store the row for ``client_id`` and hand a copy to each watcher
+        (``file_store/directory/queue.go`` PushEventRows)."""
         row = dict(row)
         row["_ts"] = int(time.time())
+        row["_Source"] = source
         with self._lock:
             stored = self._stored.setdefault((org_id, client_id, artifact), [])
             stored.append(row)

@@ -400,6 +400,7 @@ def monitoring_rows(scope: Scope, client_id: str, artifact: str, start_time: Any
         if scope.cancelled:
             return
         out = dict(row)
+        out.pop("_ts", None)  # the timed reader Sets it again: last, in ms
         out["_ts"] = int(when * 1000)
         yield out
 
@@ -420,7 +421,10 @@ def _generated_events(world: World, org_id: str, client_id: str, artifact: str,
         return
     client = world.client(org_id, client_id)
     if client is not None and defn.type == "client_event":
-        yield from results.event_rows(client, defn, lo, hi, seed=world.seed)
+        for row in results.event_rows(client, defn, lo, hi, seed=world.seed):
+            # a client's event rows as MonitoringVQLResponse and PushEventJsonl store them
+            ts = row.pop("_ts")
+            yield {**row, "ClientId": client.client_id, "_ts": ts, "_Source": client.client_id}
 
 
 @plugin("monitoring", Arg("client_id", "str", required=True),
