@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from wire_helpers import query_args
+from wire_helpers import query_args, run_world_query
 
-from velonb.emulator.world import fleet
+from velonb.emulator.world import World, fleet
 
 CLIENT_COLUMNS = [
     "client_id", "agent_information", "os_info", "first_seen_at", "last_seen_at", "last_ip",
@@ -174,3 +174,27 @@ def test_the_server_is_a_client_with_only_its_name(world_query):
     assert logs == [] and info[0]["I"] == row
     listed, _ = world_query("SELECT client_id FROM clients()")
     assert "server" not in {r["client_id"] for r in listed}  # not in the search index
+
+
+@pytest.mark.parametrize(("principal", "expected"), [
+    ("rootadmin", [("root", True), ("O1234", True)]),  # ORG_ADMIN in root sees every org
+    ("apiuser", [("root", False)]),  # READ_RESULTS: id and name, no client config
+    ("oreader", [("O1234", False)]),
+    ("oadmin", [("O1234", True)]),  # SERVER_ADMIN there: the whole record
+    ("nobody", []),
+])
+def test_orgs_shows_what_get_orgs_lets_the_caller_see(principal, expected):
+    from velonb.emulator import Emulator
+
+    users = {"rootadmin": {"root": ["administrator"]}, "apiuser": ["api"],
+             "oreader": {"O1234": ["reader"]}, "oadmin": {"O1234": ["administrator"]},
+             "nobody": {"O1234": ["artifact_writer"]}}
+    world = World(seed=7, flow_delay=0.0)
+    try:
+        with Emulator(users=users, orgs={"O1234": "Second Org"}, world=world):
+            rows, logs = run_world_query(world, "SELECT * FROM orgs()", principal=principal)
+    finally:
+        world.close()
+    assert logs == []
+    assert [(r["OrgId"], "_client_config" in r) for r in rows] == expected
+    assert all(list(r)[:2] == ["Name", "OrgId"] for r in rows)

@@ -262,23 +262,32 @@ def _client_config_yaml(config: dict[str, Any]) -> str:
     return str(yaml.safe_dump(config, sort_keys=False, default_flow_style=False))
 
 
-def _user_orgs(scope: Scope, world: World) -> list[str]:
-    ids = [ROOT_ORG, *sorted(o for o in world.orgs if o != ROOT_ORG)]
+def _user_orgs(scope: Scope, world: World) -> list[tuple[str, bool]]:
+    """``UserManager.GetOrgs``: (org id, record has its nonce) for each org the caller may see,
+    by name. ORG_ADMIN in root sees every org; else SERVER_ADMIN shows an org whole and
+    READ_RESULTS shows its id and name only."""
+    ids = sorted({ROOT_ORG, *world.orgs}, key=lambda org: world.orgs.get(org, org))
     acl = world.acl
-    if acl is None or scope.principal == "VelociraptorServer":
-        return ids
-    user = acl.get_user(scope.principal)
-    held = set(user.roles) if user is not None else set()
-    return [org for org in ids if org in held]
+    if acl is None or "ORG_ADMIN" in acl.permissions(scope.principal, ROOT_ORG):
+        return [(org, True) for org in ids]
+    visible = []
+    for org in ids:
+        held = acl.permissions(scope.principal, org)
+        if "SERVER_ADMIN" in held or "READ_RESULTS" in held:
+            visible.append((org, "SERVER_ADMIN" in held))
+    return visible
 
 
 @plugin("orgs", registry=_R)
 def orgs_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Retrieve the list of orgs on this server (the ones the caller belongs to)."""
+    """Retrieve the list of orgs on this server (vql/server/orgs/orgs.go: ``_client_config``
+    only where the caller's record of the org has its nonce)."""
     world = world_of(scope)
-    for org_id in _user_orgs(scope, world):
-        yield {"Name": world.orgs.get(org_id, org_id), "OrgId": org_id,
-               "_client_config": _client_config_yaml(_client_config(world, org_id))}
+    for org_id, whole in _user_orgs(scope, world):
+        row = {"Name": world.orgs.get(org_id, org_id), "OrgId": org_id}
+        if whole:
+            row["_client_config"] = _client_config_yaml(_client_config(world, org_id))
+        yield row
 
 
 @function("org", registry=_R)
