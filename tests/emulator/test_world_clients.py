@@ -121,6 +121,7 @@ def test_artifact_definitions(world_query, world):
     assert [r["name"] for r in rows] == ["Windows.System.Pslist"]
     assert logs == ["artifact_definitions: artifact No.Such.Artifact not known"]
     assert {"name", "parameters", "sources", "type", "required_permissions"} <= set(rows[0])
+    assert rows[0]["compiled"] is True  # repository.Get compiles what it hands out
 
 
 def test_orgs_org_whoami(world_query):

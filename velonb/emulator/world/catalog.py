@@ -184,7 +184,7 @@ def definition_row(defn: ArtifactDefinition) -> dict[str, Any]:
             for c in defn.column_types
         ],
         "raw": defn.raw,
-        "compiled": False,
+        "compiled": True,  # repository.Get compiles every artifact it returns
         "built_in": defn.built_in,
         "compiled_in": defn.built_in,
         "is_alias": False,
