@@ -91,6 +91,7 @@ class World:
         # collections whose client went offline before finishing: (flow, parameters)
         self._parked: list[tuple[F.Flow, dict[str, dict[str, str]]]] = []
         self._hunts: dict[str, dict[str, H.Hunt]] = {}
+        self.server_metadata: dict[str, dict[str, str]] = {}  # org -> the server's metadata
         self._pending_files: list[tuple[list[str], bytes]] = []
         self._history_done: set[tuple[str, str]] = set()
         self._registry: Registry | None = None

@@ -211,7 +211,10 @@ def client_info(scope: Scope, args: dict[str, Any]) -> object:
 def client_metadata(scope: Scope, args: dict[str, Any]) -> object:
     """Returns client metadata (vql/server/clients/metadata.go)."""
     check(scope, "SERVER_ADMIN" if args["client_id"] == "server" else "READ_RESULTS")
-    client = world_of(scope).client(scope.org_id, args["client_id"])
+    world = world_of(scope)
+    if args["client_id"] == "server":
+        return dict(world.server_metadata.get(scope.org_id or "root", {}))
+    client = world.client(scope.org_id, args["client_id"])
     return dict(client.metadata) if client is not None else {}
 
 
@@ -308,3 +311,4 @@ def whoami(scope: Scope, args: dict[str, Any]) -> object:
 # Register the other parts.
 from velonb.emulator.world import plugins_flows as _plugins_flows  # noqa: E402, F401
 from velonb.emulator.world import plugins_hunts as _plugins_hunts  # noqa: E402, F401
+from velonb.emulator.world import plugins_labels as _plugins_labels  # noqa: E402, F401
