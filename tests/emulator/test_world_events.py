@@ -131,3 +131,14 @@ def test_generic_client_stats_history(world_query, world):
     assert {(r["ClientId"], r["_Source"]) for r in rows} == {(cid, cid)}
     stamps = [r["_ts"] for r in rows]
     assert stamps == sorted(stamps) and stamps[0] >= (time.time() - 3700) * 1000
+
+
+def test_monitoring_a_server_event_ignores_the_client_id(world_query, world):
+    cid = next(c.client_id for c in world.clients("root") if c.online)
+    end = int(time.time()) - 60
+    query = ("SELECT * FROM monitoring(client_id='{}', artifact='Server.Monitor.Health', "
+             f"source='Prometheus', start_time={end - 600}, end_time={end})")
+    server, logs = world_query(query.format("server"))
+    assert server and logs == []
+    client, _ = world_query(query.format(cid))
+    assert client == server

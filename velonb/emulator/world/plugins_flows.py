@@ -384,6 +384,9 @@ def monitoring_rows(scope: Scope, client_id: str, artifact: str, start_time: Any
         return
     start = time_from_any(scope, start_time) if start_time is not None else None
     end = time_from_any(scope, end_time) if end_time is not None else None
+    defn = world.definition(artifact)
+    if defn is not None and defn.type == "server_event":
+        client_id = "server"  # paths/artifacts: a server event's path has no client in it
     rows = list(_generated_events(world, scope.org_id, client_id, artifact, start, end))
     rows += world.bus.stored(scope.org_id, client_id, artifact)
     rows.sort(key=_event_time)

@@ -5,10 +5,10 @@ services/client_info/metadata.go)."""
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 from velonb.emulator import gojson
+from velonb.emulator.vql.protocols import go_float_v
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.vql.scope import Scope
 from velonb.emulator.world.plugins import WORLD_REGISTRY, check, world_of
@@ -55,26 +55,6 @@ def label(scope: Scope, args: dict[str, Any]) -> object:
     return {"ClientId": client_id, "Labels": list(args["labels"]), "Op": op}
 
 
-def _go_float(value: float) -> str:
-    """``fmt.Sprintf("%v", f)``: shortest digits, exponent form below 1e-4 or from 1e6."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if repr(value).startswith("-") else "0"
-    shortest = Decimal(repr(abs(value))).normalize()
-    _, places, exp = shortest.as_tuple()
-    assert isinstance(exp, int)
-    text = "".join(map(str, places))
-    exponent = len(text) + exp - 1
-    minus = "-" if value < 0 else ""
-    if exponent < -4 or exponent >= 6:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    return minus + format(shortest, "f")
-
-
 def _go_string(value: object) -> str:
     """``utils.ToString`` of a metadata value (``%v``); dicts and lists become JSON here,
     where Go would print its own ``map[...]``/``[...]`` forms."""
@@ -85,7 +65,7 @@ def _go_string(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return _go_float(value)
+        return go_float_v(value)
     return gojson.dumps(value)
 
 
