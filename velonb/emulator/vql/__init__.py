@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from velonb.emulator.vql import functions as _functions  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_paths as _functions_paths  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_text as _functions_text  # noqa: F401  (registers builtins)
 from velonb.emulator.vql import plugins as _plugins  # noqa: F401  (registers builtins)
 from velonb.emulator.vql.calls import StoredExpression
 from velonb.emulator.vql.parser import Statement, VQLParseError, parse
