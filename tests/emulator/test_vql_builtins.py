@@ -146,6 +146,10 @@ def test_parse_json():
             dt.datetime(2020, 5, 31, 15, 28, 5, 123456, tzinfo=UTC),
         ),
         ("timestamp(epoch=NULL)", None),
+        # utils.ParseTimeFromInt64: a smaller unit only past year 2603 in it; negative = seconds
+        ("timestamp(epoch=30000000000)", dt.datetime(1970, 12, 14, 5, 20, tzinfo=UTC)),  # ms
+        ("timestamp(epoch=20000000000)", dt.datetime(2603, 10, 11, 11, 33, 20, tzinfo=UTC)),  # s
+        ("timestamp(epoch=-5)", dt.datetime(1969, 12, 31, 23, 59, 55, tzinfo=UTC)),
     ],
 )
 def test_timestamp(expr, expected):
@@ -272,3 +276,13 @@ def test_registry_extension_with_world():
     ]
     value, logs = one("test_fail(x=3)")
     assert value is None and logs == ["test_fail: bad 3"]
+
+
+def test_epoch_zero_is_go_zero_time_not_the_unix_epoch():
+    from velonb.emulator import gojson
+
+    rows, logs = run_vql("SELECT timestamp(epoch=0) AS Z, timestamp(epoch=0.0) AS F, "
+                         "len(list=base64decode(string='/w==')) AS L FROM scope()")
+    assert logs == []
+    assert gojson.dumps(rows[0][0]) == '{"Z":"0001-01-01T00:00:00Z","F":"0001-01-01T00:00:00Z",' \
+        '"L":1}'  # Go's zero time, RFC 3339 with a 4-digit year; len counts bytes

@@ -63,7 +63,8 @@ def format_time(value: dt.datetime, zone: _Zone = None) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=_UTC)
     value = value.astimezone(zone or _UTC)
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
+    text = (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T"  # Go pads the year: 0001
+            f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}")
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     offset = value.utcoffset() or dt.timedelta(0)

@@ -95,7 +95,7 @@ def _time_member(t: _dt.datetime, name: str) -> tuple[object, bool]:
 def go_time_string(t: _dt.datetime) -> str:
     """Go's time.Time.String() for a UTC time."""
     t = t.astimezone(UTC)
-    base = t.strftime("%Y-%m-%d %H:%M:%S")
+    base = f"{t.year:04d}-" + t.strftime("%m-%d %H:%M:%S")
     if t.microsecond:
         base += ("." + f"{t.microsecond:06d}").rstrip("0")
     return base + " +0000 UTC"
@@ -103,4 +103,5 @@ def go_time_string(t: _dt.datetime) -> str:
 
 def rfc3339(t: _dt.datetime) -> str:
     """Go's time.RFC3339 (seconds precision) in UTC."""
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    t = t.astimezone(UTC)
+    return f"{t.year:04d}-" + t.strftime("%m-%dT%H:%M:%SZ")

@@ -29,15 +29,20 @@ def _format_args(v: object) -> list[object]:
 
 
 def parse_time_int(v: int) -> _dt.datetime:
-    """utils.ParseTimeFromInt64: guess s / ms / µs / ns from the magnitude."""
+    """utils.ParseTimeFromInt64: ns, µs or ms when past year 2603 in the smaller unit, else
+    seconds (negative numbers too); 0 is Go's zero time."""
     try:
-        if v > 1_000_000_000_000_000_000 or v < -1_000_000_000_000_000_000:
-            return P.EPOCH + _dt.timedelta(microseconds=v // 1000)
-        if v > 1_000_000_000_000_000 or v < -1_000_000_000_000_000:
-            return P.EPOCH + _dt.timedelta(microseconds=v)
-        if v > 1_000_000_000_000 or v < -1_000_000_000_000:
-            return P.EPOCH + _dt.timedelta(milliseconds=v)
-        return P.EPOCH + _dt.timedelta(seconds=v)
+        if v > 20_000_000_000_000_000:
+            nanoseconds = v
+        elif v > 20_000_000_000_000:
+            nanoseconds = v * 1000
+        elif v > 20_000_000_000:
+            nanoseconds = v * 1_000_000
+        elif v == 0:
+            return P.ZERO_TIME
+        else:
+            return P.EPOCH + _dt.timedelta(seconds=v)
+        return P.EPOCH + _dt.timedelta(microseconds=nanoseconds // 1000)
     except OverflowError:
         return P.ZERO_TIME
 
@@ -234,8 +239,12 @@ def enumerate_(scope: Scope, args: dict[str, Any], site: int) -> object:
 def len_(scope: Scope, args: dict[str, Any]) -> object:
     """Length of a list, dict or string."""
     v = P.materialize_value(scope, args["list"])
-    if isinstance(v, str):
-        return len(v.encode("utf-8"))
+    if isinstance(v, str):  # Go's len: the string's bytes
+        if v.isascii():
+            return len(v)
+        from velonb.emulator.vql.functions_text import go_bytes
+
+        return len(go_bytes(v))
     if isinstance(v, list | dict):
         return len(v)
     return 0

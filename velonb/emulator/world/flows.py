@@ -62,7 +62,7 @@ def go_time_string(ts: float) -> str:
     """Go ``time.Time.String()`` of a UTC time (fraction trimmed), e.g.
     ``2026-08-21 10:11:12.123456 +0000 UTC``."""
     value = dt.datetime.fromtimestamp(ts, dt.UTC)
-    text = value.strftime("%Y-%m-%d %H:%M:%S")
+    text = f"{value.year:04d}-" + value.strftime("%m-%d %H:%M:%S")
     if value.microsecond:
         text += f".{value.microsecond:06d}".rstrip("0")
     return text + " +0000 UTC"
