@@ -286,3 +286,14 @@ def test_epoch_zero_is_go_zero_time_not_the_unix_epoch():
     assert logs == []
     assert gojson.dumps(rows[0][0]) == '{"Z":"0001-01-01T00:00:00Z","F":"0001-01-01T00:00:00Z",' \
         '"L":1}'  # Go's zero time, RFC 3339 with a 4-digit year; len counts bytes
+
+
+def test_times_compare_with_strings_parsed_as_times():
+    # golden time.out.yaml; a string that is no time is neither before nor after
+    rows, logs = run_vql(
+        "LET T = timestamp(epoch=1723428985) "
+        "SELECT T < '2024-08-12T02:15:25.176Z' AS A, '2024-08-12T02:15:25.176Z' < T AS B, "
+        "T > '2024-08-12T02:15:25.176Z' AS C, '2024-08-12T02:15:25.176Z' > T AS D, "
+        "T > 'not a time' AS E, T < 'not a time' AS F FROM scope()")
+    assert logs == []
+    assert rows[0] == [{"A": False, "B": True, "C": True, "D": False, "E": False, "F": False}]

@@ -142,10 +142,31 @@ def _int_gt(lhs: int, b: object) -> bool:
     return False
 
 
+def _time_and_string(a: object, b: object) -> tuple[_dt.datetime, _dt.datetime] | None:
+    """velociraptor's _TimeLtString/_TimeGtString: a time against a string compares with the
+    string parsed as a time; None when the pair is not (time, string) either way round, and
+    a pair that compares false both ways when the string is no time."""
+    if isinstance(a, _dt.datetime) and isinstance(b, str):
+        text, time_value, time_first = b, a, True
+    elif isinstance(b, _dt.datetime) and isinstance(a, str):
+        text, time_value, time_first = a, b, False
+    else:
+        return None
+    from velonb.emulator.vql.functions import _parse_time_string
+
+    parsed = _parse_time_string(text)
+    if parsed is None:
+        return (time_value, time_value)  # neither before nor after: both tests are false
+    return (time_value, parsed) if time_first else (parsed, time_value)
+
+
 def lt(scope: Scope, a: object, b: object) -> bool:
-    """LtDispatcher.Lt (plus velociraptor's dict length ordering)."""
+    """LtDispatcher.Lt (plus velociraptor's dict length and time/string orderings)."""
     if a is None:
         return False
+    pair = _time_and_string(a, b)
+    if pair is not None:
+        return pair[0] < pair[1]
     if isinstance(a, str):
         if isinstance(b, str):
             return a < b
@@ -186,6 +207,9 @@ def gt(scope: Scope, a: object, b: object) -> bool:
     """GtDispatcher.Gt (mirror of lt)."""
     if a is None:
         return False
+    pair = _time_and_string(a, b)
+    if pair is not None:
+        return pair[0] > pair[1]
     if isinstance(a, str):
         if isinstance(b, str):
             return a > b
