@@ -191,6 +191,9 @@ def test_now_is_epoch_seconds():
         ("%v", "[(1, 2), 3]", "[1 2]%!(EXTRA int64=3)"),
         ("%v", "[(1, 2)]", "1%!(EXTRA int64=2)"),  # [x] is x itself in vfilter
         ("%v", "[1.5]", "1.5"),
+        # %v of a float64 is strconv's shortest 'g': exponent form from 1e6 (not JSON's 1e21)
+        ("%v %v %v", "[123456.0, 1000000.0, 1234567.5]", "123456 1e+06 1.2345675e+06"),
+        ("%v", "[0.00001]", "1e-05"),
         ("%v", "[TRUE]", "true"),
         ("100%%", "[]", "100%"),
     ],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from decimal import Decimal
 
 from velonb.emulator.vql.associative import go_time_string
 from velonb.emulator.vql.protocols import StoredQuery, go_type_name
@@ -35,29 +36,26 @@ def go_value(a: object) -> str:
     return str(a)
 
 
-def go_float_g(f: float) -> str:
-    """strconv.FormatFloat(f, 'g', -1, 64) as %v prints float64."""
-    if f != f:
+def go_float_g(value: float) -> str:
+    """strconv.FormatFloat(f, 'g', -1, 64), which %v prints for a float64: the shortest
+    digits, in exponent form when the exponent is below -4 or at least 6 (shortest 'g' uses
+    precision 6 for that decision: 1e+06, 1.234567e+06, 123456)."""
+    if value != value:
         return "NaN"
-    if f in (float("inf"), float("-inf")):
-        return "+Inf" if f > 0 else "-Inf"
-    r = repr(f)
-    if "e" in r or "E" in r:
-        mant, exp = r.split("e")
-        if mant.endswith(".0"):
-            mant = mant[:-2]
-        sign = "-" if exp.startswith("-") else "+"
-        digits = exp.lstrip("+-").rjust(2, "0")
-        return f"{mant}e{sign}{digits}"
-    if r.endswith(".0"):
-        r = r[:-2]
-    exp10 = len(r.split(".")[0].lstrip("-")) - 1
-    if exp10 >= 21:
-        m = f"{f:e}"
-        mant, exp = m.split("e")
-        mant = mant.rstrip("0").rstrip(".")
-        return f"{mant}e+{int(exp):02d}"
-    return r
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if value == 0:
+        return "-0" if repr(value).startswith("-") else "0"
+    shortest = Decimal(repr(abs(value))).normalize()
+    _, places, exp = shortest.as_tuple()
+    assert isinstance(exp, int)
+    text = "".join(map(str, places))
+    exponent = len(text) + exp - 1
+    minus = "-" if value < 0 else ""
+    if exponent < -4 or exponent >= 6:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{minus}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    return minus + format(shortest, "f")
 
 
 def _pad(s: str, flags: str, width: int | None) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -380,26 +379,6 @@ def compile_go_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(p, re.IGNORECASE)
 
 
-def go_float_v(value: float) -> str:
-    """``fmt.Sprintf("%v", f)``: shortest digits, exponent form below 1e-4 or from 1e6."""
-    if value != value:
-        return "NaN"
-    if value in (float("inf"), float("-inf")):
-        return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "-0" if repr(value).startswith("-") else "0"
-    shortest = Decimal(repr(abs(value))).normalize()
-    _, places, exp = shortest.as_tuple()
-    assert isinstance(exp, int)
-    text = "".join(map(str, places))
-    exponent = len(text) + exp - 1
-    minus = "-" if value < 0 else ""
-    if exponent < -4 or exponent >= 6:
-        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
-        return f"{minus}{mantissa}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
-    return minus + format(shortest, "f")
-
-
 def match(scope: Scope, pattern: object, target: object) -> bool:
     """RegexDispatcher.Match (`target =~ pattern`)."""
     if isinstance(pattern, str):
@@ -434,7 +413,9 @@ def match(scope: Scope, pattern: object, target: object) -> bool:
         if isinstance(target, int) and not isinstance(target, bool):
             return match(scope, pattern, str(target))
         if isinstance(target, float):
-            return match(scope, pattern, go_float_v(target))
+            from velonb.emulator.vql.gofmt import go_float_g
+
+            return match(scope, pattern, go_float_g(target))
     return False
 
 

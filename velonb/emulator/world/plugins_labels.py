@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 from velonb.emulator import gojson
-from velonb.emulator.vql.protocols import go_float_v
+from velonb.emulator.vql.gofmt import go_float_g
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.vql.scope import Scope
 from velonb.emulator.world.plugins import WORLD_REGISTRY, check, world_of
@@ -65,7 +65,7 @@ def _go_string(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        return go_float_v(value)
+        return go_float_g(value)
     return gojson.dumps(value)
 
 
