@@ -142,3 +142,61 @@ def test_monitoring_a_server_event_ignores_the_client_id(world_query, world):
     assert server and logs == []
     client, _ = world_query(query.format(cid))
     assert client == server
+
+
+def test_connected_clients_keep_being_seen():
+    from velonb.emulator.world import World
+
+    sim = World(seed=7, flow_delay=0.0)
+    try:
+        online = [c for c in sim.clients("root") if c.online]
+        offline = [c for c in sim.clients("root") if not c.online]
+        lags = {c.client_id: time.time() - c.last_seen_at / 1e6 for c in online}
+        seen_offline = {c.client_id: c.last_seen_at for c in offline}
+        time.sleep(1.2)
+        for client in sim.clients("root"):
+            if client.online:  # last_seen_at follows the clock at the client's poll lag
+                assert abs(time.time() - client.last_seen_at / 1e6 - lags[client.client_id]) < 0.5
+                assert 0 < lags[client.client_id] < 60
+            else:
+                assert client.last_seen_at == seen_offline[client.client_id]
+    finally:
+        sim.close()
+
+
+def test_watching_a_client_event_artifact_streams_what_connected_clients_send():
+    import datetime as dt
+
+    from velonb.emulator import vql as engine
+    from velonb.emulator.acl import role_permissions
+    from velonb.emulator.world import World
+
+    sim = World(seed=7, flow_delay=0.0)
+    clock = [dt.datetime.now(dt.UTC)]
+
+    def advancing() -> dt.datetime:  # 20 s pass between two looks: two stats ticks
+        clock[0] += dt.timedelta(seconds=20)
+        return clock[0]
+
+    sim.current_time = advancing  # type: ignore[method-assign]
+    logs: list[str] = []
+    scope = engine.Scope({}, principal="admin", permissions=role_permissions(["reader"], "root"),
+                         org_id="root", org_name="<root>", log=logs.append, world=sim,
+                         registry=sim.registry)
+    rows = []
+    try:
+        (statement,) = engine.parse("SELECT * FROM watch_monitoring("
+                                    "artifact='Generic.Client.Stats') LIMIT 30")
+        for row in engine.execute(statement, scope) or ():
+            rows.append(row)
+    finally:
+        sim.close()
+    assert logs == [] and len(rows) == 30
+    online = {c.client_id for c in sim.clients("root") if c.online}
+    assert {r["ClientId"] for r in rows} <= online and len({r["ClientId"] for r in rows}) > 1
+    # the client's row, ClientId (MonitoringVQLResponse), _ts (s); _Source = the artifact
+    assert all(list(r) == ["Timestamp", "CPU", "RSS", "CPUPercent", "ClientId", "_ts", "_Source"]
+               for r in rows)
+    assert {r["_Source"] for r in rows} == {"Generic.Client.Stats"}
+    stamps = [r["_ts"] for r in rows]
+    assert stamps == sorted(stamps) and all(s % 10 == 0 for s in stamps)

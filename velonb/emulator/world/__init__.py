@@ -91,6 +91,12 @@ class World:
         # collections whose client went offline before finishing: (flow, parameters)
         self._parked: list[tuple[F.Flow, dict[str, dict[str, str]]]] = []
         self._hunts: dict[str, dict[str, H.Hunt]] = {}
+        # how far behind the clock each connected client's last poll stays (real clients poll
+        # every few seconds to a minute; the server's last_seen_at moves with them)
+        built = time.time()
+        self._poll_lag: dict[str, float] = {
+            c.client_id: built - c.last_seen_at / 1e6
+            for org in self._clients.values() for c in org.values() if c.online}
         self.server_metadata: dict[str, dict[str, str]] = {}  # org -> the server's metadata
         self._pending_files: list[tuple[list[str], bytes]] = []
         self._history_done: set[tuple[str, str]] = set()
@@ -161,11 +167,23 @@ class World:
     # -- clients ------------------------------------------------------------------------
     def clients(self, org_id: str) -> list[Client]:
         with self.lock:
-            return list(self._clients.get(_org(org_id), {}).values())
+            found = list(self._clients.get(_org(org_id), {}).values())
+            for client in found:
+                self._poll(client)
+            return found
 
     def client(self, org_id: str, client_id: str) -> Client | None:
         with self.lock:
-            return self._clients.get(_org(org_id), {}).get(client_id)
+            client = self._clients.get(_org(org_id), {}).get(client_id)
+            if client is not None:
+                self._poll(client)
+            return client
+
+    def _poll(self, client: Client) -> None:
+        """A connected client keeps polling: its last_seen_at follows the clock (lock held)."""
+        if client.online and self._fixed_now is None:
+            lag = self._poll_lag.get(client.client_id, 5.0)
+            client.last_seen_at = max(client.last_seen_at, int((time.time() - lag) * 1e6))
 
     def definition(self, name: str) -> ArtifactDefinition | None:
         """The artifact named ``name`` ("Name/Source" resolves to Name, as the repository)."""

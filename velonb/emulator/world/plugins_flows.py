@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import queue
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -455,10 +456,49 @@ def watch_monitoring(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, A
     if defn.type not in _EVENT_TYPES:
         scope.log("watch_monitoring only supports monitoring event artifacts")
         return
-    sub = world.bus.subscribe(scope.org_id if scope.org_id else "root", artifact)
+    org_id = scope.org_id or "root"
+    sub = world.bus.subscribe(org_id, artifact)
+    since = world.current_time()
     try:
-        for row in sub.rows(scope.cancel):
+        while not scope.cancel.is_set():
+            try:
+                row = sub.queue.get(timeout=0.05)
+            except queue.Empty:
+                now = world.current_time()
+                if (now - since).total_seconds() >= _LIVE_EVERY_S:
+                    for live in _sent_events(world, org_id, defn, since, now):
+                        live["_Source"] = artifact
+                        yield live
+                    since = now
+                continue
             row["_Source"] = artifact
             yield row
     finally:
         sub.close()
+
+
+_LIVE_EVERY_S = 0.5  # how often a watch looks for the events clients sent meanwhile
+
+
+def _sent_events(world: World, org_id: str, defn: ArtifactDefinition, start: dt.datetime,
+                 end: dt.datetime) -> Iterator[dict[str, Any]]:
+    """The events connected clients (or the server) sent in [start, end), as a watcher gets
+    them: the row, ``ClientId`` for a client's and ``_ts`` (s). A connected client streams its
+    event queries' rows as they happen, whenever it last polled."""
+    import dataclasses
+
+    from velonb.emulator.world import results
+
+    rows: list[dict[str, Any]] = []
+    if defn.type == "server_event":
+        rows = results.server_event_rows(defn, start, end, seed=world.seed)
+    elif defn.type == "client_event":
+        for client in world.clients(org_id):
+            if client.online:
+                streaming = dataclasses.replace(
+                    client, last_seen_at=int(end.timestamp() * 1e6) + 1_000_000)
+                for row in results.event_rows(streaming, defn, start, end, seed=world.seed):
+                    ts = row.pop("_ts")
+                    rows.append({**row, "ClientId": client.client_id, "_ts": ts})
+    rows.sort(key=lambda r: r["_ts"])
+    yield from rows
