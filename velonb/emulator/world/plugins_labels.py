@@ -4,11 +4,12 @@ services/client_info/metadata.go)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
-from velonb.emulator import gojson
-from velonb.emulator.vql.gofmt import go_float_g
+from velonb.emulator.vql.associative import rfc3339
+from velonb.emulator.vql.gofmt import go_value
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.vql.scope import Scope
 from velonb.emulator.world.plugins import WORLD_REGISTRY, check, world_of
@@ -56,17 +57,11 @@ def label(scope: Scope, args: dict[str, Any]) -> object:
 
 
 def _go_string(value: object) -> str:
-    """``utils.ToString`` of a metadata value (``%v``); dicts and lists become JSON here,
-    where Go would print its own ``map[...]``/``[...]`` forms."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return go_float_g(value)
-    return gojson.dumps(value)
+    """``utils.ToString`` of a metadata value: text as it is, a time as RFC 3339, anything
+    else as ``%v``."""
+    if isinstance(value, dt.datetime):
+        return rfc3339(value)
+    return value if isinstance(value, str) else go_value(value)
 
 
 def _set_metadata(scope: Scope, client_id: str, metadata: dict[str, Any]) -> bool:
