@@ -1,6 +1,7 @@
 """Built-in plugins and functions, their argument errors and permission failures."""
 
 import datetime as dt
+import json
 
 import pytest
 from wire_helpers import run_vql
@@ -300,3 +301,33 @@ def test_times_compare_with_strings_parsed_as_times():
         "T > 'not a time' AS E, T < 'not a time' AS F FROM scope()")
     assert logs == []
     assert rows[0] == [{"A": False, "B": True, "C": True, "D": False, "E": False, "F": False}]
+
+
+def test_parse_tz_reads_zoneless_time_strings_golden():
+    from velonb.emulator import gojson
+
+    # golden time.out.yaml (Brisbane is UTC+10, no daylight saving)
+    rows, logs = run_vql(
+        "LET PARSE_TZ <= 'Australia/Brisbane' "
+        "SELECT timestamp(string='March 3 2019') AS A, "
+        "timestamp(string='March 3 2019') < '2021-10-01' AS B, "
+        "timestamp(string='2021-10-01T10:53:32') AS C, "
+        "timestamp(string='2021-10-01T10:53:32Z') AS D, "
+        "timestamp(string='8/30/2021 6:01:28 PM', format='1/2/2006 3:04:05 PM') AS F "
+        "FROM scope()")
+    assert logs == []
+    assert json.loads(gojson.dumps(rows[-1][0])) == {
+        "A": "2019-03-02T14:00:00Z", "B": True, "C": "2021-10-01T00:53:32Z",
+        "D": "2021-10-01T10:53:32Z", "F": "2021-08-30T08:01:28Z"}
+
+
+def test_parse_zone_falls_back_to_tz_then_utc():
+    rows, logs = run_vql("LET TZ <= 'Europe/Berlin' "
+                         "SELECT timestamp(string='2021-10-01 10:53:32') AS X FROM scope()")
+    assert logs == [] and rows[-1][0]["X"] == dt.datetime(2021, 10, 1, 8, 53, 32, tzinfo=UTC)
+    rows, logs = run_vql("LET PARSE_TZ <= 'Mars/Olympus' "
+                         "SELECT timestamp(string='2021-10-01 10:53:32') AS X, "
+                         "timestamp(string='2021-10-02 10:53:32') AS Y FROM scope()")
+    assert rows[-1][0]["X"] == dt.datetime(2021, 10, 1, 10, 53, 32, tzinfo=UTC)
+    assert logs == ["Unable to load timezone from PARSE_TZ Mars/Olympus: unknown time zone "
+                    "Mars/Olympus, using UTC"]  # once: the zone is kept for the query

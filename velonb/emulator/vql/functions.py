@@ -47,15 +47,55 @@ def parse_time_int(v: int) -> _dt.datetime:
         return P.ZERO_TIME
 
 
-def _parse_time_string(s: str) -> _dt.datetime | None:
+_UNSET = object()
+
+
+def parse_zone(scope: Scope) -> _dt.tzinfo:
+    """functions.getTimezone, once per query as GetTimeCache keeps it: the zone a time string
+    without one is read in - ``PARSE_TZ`` (``local`` for the server's), else ``TZ``, else UTC.
+    A zone Go cannot load logs why and falls back to UTC."""
+    cached = scope.shared.cache.get("parse_tz", _UNSET)
+    if cached is not _UNSET:
+        assert isinstance(cached, _dt.tzinfo)
+        return cached
+    zone: _dt.tzinfo = P.UTC
+    for var in ("PARSE_TZ", "TZ"):
+        value, present = scope.resolve(var)
+        value = _reduce(value)
+        if not present or not isinstance(value, str):
+            continue
+        if value in ("", "UTC"):
+            break
+        if value == "Local" or (var == "PARSE_TZ" and value.lower() == "local"):
+            zone = _dt.datetime.now().astimezone().tzinfo or P.UTC
+            break
+        try:
+            from zoneinfo import ZoneInfo
+
+            zone = ZoneInfo(value)
+        except (ValueError, OSError, KeyError):
+            scope.log(f"Unable to load timezone from {var} {value}: unknown time zone {value}, "
+                      "using UTC")
+        break
+    scope.shared.cache["parse_tz"] = zone
+    return zone
+
+
+# layouts dateparse.ParseAny also reads (a subset: ISO 8601 is tried first)
+_TIME_LAYOUTS = ("%Y-%m-%d %H:%M:%S %z", "%a %b %d %H:%M:%S %Y", "%d/%m/%Y %H:%M:%S",
+                 "%Y/%m/%d %H:%M:%S", "%a, %d %b %Y %H:%M:%S %z", "%B %d %Y", "%b %d %Y",
+                 "%B %d, %Y", "%b %d, %Y")
+
+
+def _parse_time_string(s: str, zone: _dt.tzinfo = P.UTC) -> _dt.datetime | None:
+    """A time from text; text without a zone is read in ``zone`` (see `parse_zone`)."""
     txt = s.strip()
     if txt.endswith("Z"):
         txt = txt[:-1] + "+00:00"
     try:
         t = _dt.datetime.fromisoformat(txt)
     except ValueError:
-        for fmt in ("%Y-%m-%d %H:%M:%S %z", "%a %b %d %H:%M:%S %Y", "%d/%m/%Y %H:%M:%S",
-                    "%Y/%m/%d %H:%M:%S", "%a, %d %b %Y %H:%M:%S %z"):
+        for fmt in _TIME_LAYOUTS:
             try:
                 t = _dt.datetime.strptime(s.strip(), fmt)
                 break
@@ -64,7 +104,7 @@ def _parse_time_string(s: str) -> _dt.datetime | None:
         else:
             return None
     if t.tzinfo is None:
-        t = t.replace(tzinfo=P.UTC)
+        t = t.replace(tzinfo=zone)
     return t.astimezone(P.UTC)
 
 
@@ -83,7 +123,7 @@ def time_from_any(scope: Scope, v: object) -> _dt.datetime | None:
         try:
             return time_from_any(scope, int(v, 10))
         except ValueError:
-            return _parse_time_string(v)
+            return _parse_time_string(v, parse_zone(scope))
     if v is None:
         return None
     i = P.to_int(v)
@@ -108,18 +148,37 @@ def timestamp(scope: Scope, args: dict[str, Any]) -> object:
     if args.get("string"):
         epoch = args["string"]
     if args.get("format") and isinstance(epoch, str):
-        try:
-            return _dt.datetime.strptime(epoch, _go_layout(args["format"])).replace(tzinfo=P.UTC)
+        try:  # time.ParseInLocation(format, string, the parse zone)
+            t = _dt.datetime.strptime(epoch, _go_layout(args["format"]))
         except ValueError:
             return None
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=parse_zone(scope))
+        return t.astimezone(P.UTC)
     return time_from_any(scope, epoch)
 
 
+# Go layout elements (time.nextStdChunk), longest first, and their strptime directives
+_GO_LAYOUT = (("January", "%B"), ("Monday", "%A"), ("2006", "%Y"), ("Z07:00", "%z"),
+              ("-07:00", "%z"), ("-0700", "%z"), ("Jan", "%b"), ("Mon", "%a"), ("MST", "%Z"),
+              ("01", "%m"), ("02", "%d"), ("_2", "%d"), ("15", "%H"), ("03", "%I"),
+              ("04", "%M"), ("05", "%S"), ("06", "%y"), ("PM", "%p"), ("pm", "%p"),
+              ("1", "%m"), ("2", "%d"), ("3", "%I"), ("4", "%M"), ("5", "%S"))
+
+
 def _go_layout(layout: str) -> str:
-    for go, py in (("2006", "%Y"), ("01", "%m"), ("02", "%d"), ("15", "%H"), ("04", "%M"),
-                   ("05", "%S"), ("Jan", "%b"), ("Mon", "%a"), ("MST", "%Z"), ("-0700", "%z")):
-        layout = layout.replace(go, py)
-    return layout
+    """A Go time layout as a strptime format (one left-to-right pass, as Go reads it)."""
+    out, i = [], 0
+    while i < len(layout):
+        for go, py in _GO_LAYOUT:
+            if layout.startswith(go, i):
+                out.append(py)
+                i += len(go)
+                break
+        else:
+            out.append("%%" if layout[i] == "%" else layout[i])
+            i += 1
+    return "".join(out)
 
 
 @function("now")

@@ -141,7 +141,8 @@ def _int_gt(lhs: int, b: object) -> bool:
     return False
 
 
-def _time_and_string(a: object, b: object) -> tuple[_dt.datetime, _dt.datetime] | None:
+def _time_and_string(scope: Scope, a: object, b: object
+                     ) -> tuple[_dt.datetime, _dt.datetime] | None:
     """velociraptor's _TimeLtString/_TimeGtString: a time against a string compares with the
     string parsed as a time; None when the pair is not (time, string) either way round, and
     a pair that compares false both ways when the string is no time."""
@@ -151,9 +152,9 @@ def _time_and_string(a: object, b: object) -> tuple[_dt.datetime, _dt.datetime] 
         text, time_value, time_first = a, b, False
     else:
         return None
-    from velonb.emulator.vql.functions import _parse_time_string
+    from velonb.emulator.vql.functions import _parse_time_string, parse_zone
 
-    parsed = _parse_time_string(text)
+    parsed = _parse_time_string(text, parse_zone(scope))
     if parsed is None:
         return (time_value, time_value)  # neither before nor after: both tests are false
     return (time_value, parsed) if time_first else (parsed, time_value)
@@ -163,7 +164,7 @@ def lt(scope: Scope, a: object, b: object) -> bool:
     """LtDispatcher.Lt (plus velociraptor's dict length and time/string orderings)."""
     if a is None:
         return False
-    pair = _time_and_string(a, b)
+    pair = _time_and_string(scope, a, b)
     if pair is not None:
         return pair[0] < pair[1]
     if isinstance(a, str):
@@ -206,7 +207,7 @@ def gt(scope: Scope, a: object, b: object) -> bool:
     """GtDispatcher.Gt (mirror of lt)."""
     if a is None:
         return False
-    pair = _time_and_string(a, b)
+    pair = _time_and_string(scope, a, b)
     if pair is not None:
         return pair[0] > pair[1]
     if isinstance(a, str):
