@@ -14,7 +14,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["EventBus", "Scheduler", "Subscription"]
@@ -89,24 +89,20 @@ class Scheduler:
 
 
 class Subscription:
-    """One watcher's queue; iterate with ``rows(cancel)``."""
+    """One watcher's queue; take rows with ``next_row()``."""
 
     def __init__(self, bus: EventBus, key: tuple[str, str]) -> None:
         self._bus = bus
         self.key = key
         self.queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
 
-    def rows(self, cancel: threading.Event) -> Iterator[dict[str, Any]]:
-        """Block for rows until ``cancel`` is set (checked every 50 ms)."""
+    def next_row(self) -> dict[str, Any] | None:
+        """The next published row, or None after a short wait (the watcher then checks its
+        query's cancellation and anything else it watches)."""
         try:
-            while not cancel.is_set():
-                try:
-                    row = self.queue.get(timeout=_POLL)
-                except queue.Empty:
-                    continue
-                yield row
-        finally:
-            self.close()
+            return self.queue.get(timeout=_POLL)
+        except queue.Empty:
+            return None
 
     def close(self) -> None:
         """Stop receiving."""

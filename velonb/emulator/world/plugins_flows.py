@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import queue
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -426,9 +425,15 @@ def _generated_events(world: World, org_id: str, client_id: str, artifact: str,
     client = world.client(org_id, client_id)
     if client is not None and defn.type == "client_event":
         for row in results.event_rows(client, defn, lo, hi, seed=world.seed):
-            # a client's event rows as MonitoringVQLResponse and PushEventJsonl store them
-            ts = row.pop("_ts")
-            yield {**row, "ClientId": client.client_id, "_ts": ts, "_Source": client.client_id}
+            # stored by PushEventJsonl with the sending client as _Source
+            yield {**_as_sent(client.client_id, row), "_Source": client.client_id}
+
+
+def _as_sent(client_id: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A client's event row as the server receives it: MonitoringVQLResponse appends
+    ``ClientId`` to the client's columns, then the queue stamps ``_ts`` (s)."""
+    ts = row.pop("_ts")
+    return {**row, "ClientId": client_id, "_ts": ts}
 
 
 @plugin("monitoring", Arg("client_id", "str", required=True),
@@ -461,9 +466,8 @@ def watch_monitoring(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, A
     since = world.current_time()
     try:
         while not scope.cancel.is_set():
-            try:
-                row = sub.queue.get(timeout=0.05)
-            except queue.Empty:
+            row = sub.next_row()
+            if row is None:
                 now = world.current_time()
                 if (now - since).total_seconds() >= _LIVE_EVERY_S:
                     for live in _sent_events(world, org_id, defn, since, now):
@@ -497,8 +501,7 @@ def _sent_events(world: World, org_id: str, defn: ArtifactDefinition, start: dt.
             if client.online:
                 streaming = dataclasses.replace(
                     client, last_seen_at=int(end.timestamp() * 1e6) + 1_000_000)
-                for row in results.event_rows(streaming, defn, start, end, seed=world.seed):
-                    ts = row.pop("_ts")
-                    rows.append({**row, "ClientId": client.client_id, "_ts": ts})
+                rows += [_as_sent(client.client_id, row) for row in
+                         results.event_rows(streaming, defn, start, end, seed=world.seed)]
     rows.sort(key=lambda r: r["_ts"])
     yield from rows
