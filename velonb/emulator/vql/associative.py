@@ -48,6 +48,9 @@ def associative(scope: Scope, a: object, b: object) -> tuple[object, bool]:
                 out.append(v if ok else None)
             return out, True
         return None, False
+    member = getattr(a, "vql_member", None)
+    if member is not None and isinstance(b, str):  # a Go value with its own members
+        return member(b)
     if isinstance(a, str):
         if isinstance(b, tuple):
             return _slice(a, b), True

@@ -99,6 +99,8 @@ class World:
             for org in self._clients.values() for c in org.values() if c.online}
         self.server_metadata: dict[str, dict[str, str]] = {}  # org -> the server's metadata
         self._pending_files: list[tuple[list[str], bytes]] = []
+        # prepared exports: (org, client, flow) -> {file name: ContainerStats}
+        self.exports: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
         self._history_done: set[tuple[str, str]] = set()
         self._registry: Registry | None = None
         self._registry_size = (0, 0)
@@ -352,12 +354,27 @@ class World:
         record = F.UploadRecord(time.time(), client_path, accessor or "file", components,
                                 client_components, len(data))
         flow.uploads.append(record)
-        full = components if flow.org_id == ROOT_ORG else ["orgs", flow.org_id, *components]
+        self.store_file(flow.org_id, components, data)
+        return record
+
+    def _org_path(self, org_id: str, components: list[str]) -> list[str]:
+        org_id = _org(org_id)
+        return list(components) if org_id == ROOT_ORG else ["orgs", org_id, *components]
+
+    def store_file(self, org_id: str, components: list[str], data: bytes) -> None:
+        """Write a file into the org's file store (kept until `attach` when there is none)."""
+        full = self._org_path(org_id, components)
         if self.filestore is not None:
             self.filestore.put(full, data)
         else:
             self._pending_files.append((full, data))
-        return record
+
+    def read_file(self, org_id: str, components: list[str]) -> bytes | None:
+        """A file of the org's file store, or None."""
+        full = self._org_path(org_id, components)
+        if self.filestore is not None:
+            return self.filestore.get(full)
+        return next((data for path, data in reversed(self._pending_files) if path == full), None)
 
     def cancel_flow(self, org_id: str, client_id: str, flow_id: str, username: str) -> bool:
         """``launcher.CancelFlow``: whatever its state, the flow becomes ERROR."""

@@ -404,6 +404,14 @@ class Flow:
             "total_loads": 0,
         }
 
+    def context_reflection(self) -> dict[str, Any]:
+        """The whole ArtifactCollectorContext as reflection JSON (omitempty, integer enums):
+        what an export's ``collection_context.json`` holds."""
+        row = self.row()
+        row["state"] = self.state
+        row["query_stats"] = [{**s.as_dict(), "status": s.status} for s in self.query_stats]
+        return omitempty(row)
+
     def stats_reflection(self) -> dict[str, Any]:
         """The completion event's ``Flow``: the client's partial stats context, reflection JSON
         (omitempty, integer enums)."""

@@ -187,7 +187,7 @@ def flows_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]
     if args.get("flow_id"):
         flow = world.flow(scope.org_id, client_id, args["flow_id"])
         if flow is not None:
-            yield {**flow.row(summary), "AvailableDownloads": _downloads(summary)}
+            yield {**flow.row(summary), "AvailableDownloads": _downloads(scope, flow, summary)}
         return
     for flow in world.flows(scope.org_id, client_id):
         if scope.cancelled:
@@ -195,11 +195,14 @@ def flows_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]
         yield flow.row(summary)
 
 
-def _downloads(summary: bool) -> dict[str, Any] | None:
-    """``AvailableDownloads`` (reflection JSON, omitempty): the flow's prepared zip exports.
-    The emulator makes none (no ``create_flow_download``), so ``{}``; ``summary`` skips the
-    lookup and leaves the field nil (``null``)."""
-    return None if summary else {}
+def _downloads(scope: Scope, flow: F.Flow, summary: bool) -> dict[str, Any] | None:
+    """``AvailableDownloads`` (reflection JSON, omitempty): the flow's prepared zip exports
+    (``create_flow_download``); ``summary`` skips the lookup and leaves it nil (``null``)."""
+    if summary:
+        return None
+    from velonb.emulator.world.exports import available_downloads
+
+    return available_downloads(world_of(scope), scope.org_id, flow.client_id, flow.session_id)
 
 
 @function("get_flow", Arg("client_id", "str", required=True), Arg("flow_id", "str"),
@@ -212,7 +215,7 @@ def get_flow(scope: Scope, args: dict[str, Any]) -> object:
     if flow is None:
         raise VQLCallError(f"Flow not found: {flow_id} in client '{args['client_id']}'")
     summary = bool(args.get("summary"))
-    return {**flow.row(summary), "AvailableDownloads": _downloads(summary)}
+    return {**flow.row(summary), "AvailableDownloads": _downloads(scope, flow, summary)}
 
 
 @function("cancel_flow", Arg("client_id", "str", required=True), Arg("flow_id", "str"),

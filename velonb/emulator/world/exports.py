@@ -1,0 +1,438 @@
+"""``create_flow_download()``: a flow's export zip, kept in the file store for ``VFSGetBuffer``.
+
+Follows ``vql/server/downloads/downloads.go`` (what goes in), ``reporting/container.go`` and
+``reporting/result_sets.go`` (how members are written), ``json/csv.go`` (the CSV twin of each
+result set), ``reporting/progress.go`` and ``services/exports`` (the stats that ``flows()`` lists
+as ``AvailableDownloads``). The zip holds, in this order:
+
+* ``client_info.json`` and ``collection_context.json`` (indented reflection JSON);
+* ``log.json`` and ``results/<Artifact[%2FSource]>.json``: the stored JSONL, copied as it is,
+  with a ``.csv`` next to each for ``format='csv'`` (only the ``.csv`` for ``csv_only``);
+* for a flow with uploads, ``uploads.json`` (+ ``uploads.json.index``) whose ``_Components``
+  point inside the zip, then each file under ``uploads/<accessor>/<client path>``.
+
+Not modelled: ``requests.json`` (the compiled client requests, see ``compiled_collector_args``)
+and ``password=`` (the real server nests an AES-encrypted ``data.zip``); the emulator logs that
+it cannot encrypt and returns NULL rather than write an unprotected zip under a ``_locked`` name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import struct
+import time
+import zipfile
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from velonb.emulator.gojson import dumps
+from velonb.emulator.vql.registry import Arg, VQLCallError, function
+from velonb.emulator.world import flows as F
+from velonb.emulator.world.plugins import _R, check, world_of
+
+if TYPE_CHECKING:
+    from velonb.emulator.vql.scope import Scope
+    from velonb.emulator.world import World
+
+JSON, CSV = 1, 2
+_FORMATS = {"json": JSON, "jsonl": JSON, "": JSON, "csv": JSON | CSV, "csv_only": CSV}
+_ZERO_TIME = (1980, 1, 1, 0, 0, 0)  # Go's zero time.Time, as a zip entry can hold it
+_COMPRESSION = 5  # reporting.DEFAULT_COMPRESSION
+_ZIP_ESCAPE = frozenset('?"*:|<>%/\\')
+
+
+class FSPathSpec(str):
+    """A file store path as VQL sees it: ``fs:/downloads/...`` as text and JSON, with the
+    members VQL reads from Go's ``api.FSPathSpec`` (``Components``, ``Base``, ``String``)."""
+
+    components: tuple[str, ...]
+
+    def __new__(cls, components: Iterable[str]) -> FSPathSpec:
+        parts = tuple(components)
+        spec = super().__new__(cls, "fs:" + F.join_components(list(parts)))
+        spec.components = parts
+        return spec
+
+    def vql_member(self, name: str) -> tuple[object, bool]:
+        """``spec.Components`` and friends; (value, present)."""
+        if name == "Components":
+            return list(self.components), True
+        if name == "Base":
+            return (self.components[-1] if self.components else ""), True
+        if name == "String":
+            return str(self), True
+        return None, False
+
+
+def zip_component(component: str) -> str:
+    """``utils.SanitizeStringForZip``: reserved characters (and a leading or trailing dot or
+    space) become ``%XX``."""
+    out: list[str] = []
+    for pos, char in enumerate(component):
+        if (pos == 0 and char in ". ") or char in _ZIP_ESCAPE:
+            out.append(f"%{ord(char):02X}")
+        elif 0xDC80 <= ord(char) <= 0xDCFF:  # an undecodable byte kept by surrogateescape
+            out.append(f"%{ord(char) - 0xDC00:02X}")
+        else:
+            out.append(char)
+    if out and out[-1] in (".", " "):
+        out[-1] = f"%{ord(out[-1]):02X}"
+    return "".join(out)
+
+
+def zip_path(components: Iterable[str], extension: str = "") -> str:
+    """``paths.ZipPathFromFSPathSpec``: escaped components (empty, ``.`` and ``..`` dropped)."""
+    safe = [c for c in (zip_component(part) for part in components) if c not in ("", ".", "..")]
+    return "/".join(safe) + extension
+
+
+# -- CSV as json/csv.go ConvertJSONL writes it -------------------------------------------------
+class _Number(str):
+    """A JSON number kept as its text (fastjson re-encodes numbers verbatim)."""
+
+
+def _go_quote(text: str) -> str:
+    """strconv.Quote, which fastjson falls back on for strings with special characters."""
+    named = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
+             "\r": "\\r", "\t": "\\t", "\v": "\\v"}
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in named:
+            out.append(named[char])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\x{code - 0xDC00:02x}")
+        elif not char.isprintable() and char != " ":
+            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
+        else:
+            out.append(char)
+    return "".join(out) + '"'
+
+
+def _fastjson(value: Any) -> str:
+    """fastjson ``Value.MarshalTo``: compact, numbers verbatim, plain strings unescaped."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, _Number):
+        return str(value)
+    if isinstance(value, str):
+        if '"' in value or "\\" in value or any(ord(c) < 0x20 for c in value):
+            return _go_quote(value)
+        return '"' + value + '"'
+    if isinstance(value, list):
+        return "[" + ",".join(_fastjson(v) for v in value) + "]"
+    return "{" + ",".join(_fastjson(k) + ":" + _fastjson(v) for k, v in value.items()) + "}"
+
+
+def _excel_safe(text: str) -> str:
+    """sanitizeExcelFormulas: a cell that a spreadsheet would run as a formula gets a tab."""
+    return "\t" + text if text[:1] in ("=", "+", "@", "\t", "\r", "\n") else text
+
+
+def _csv_field(text: str) -> str:
+    """encoding/csv: quoted when it holds a comma, quote or line break, or starts with space."""
+    if text == "":
+        return text
+    if text == "\\." or any(c in text for c in ',"\r\n') or text[0].isspace():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+class _CSVEncoder:
+    """json.CSVEncoder: the first row's keys are the header; later rows fill those only."""
+
+    def __init__(self) -> None:
+        self.columns: list[str] = []
+
+    def encode(self, line: str) -> str:
+        try:
+            row = json.loads(line, parse_int=_Number, parse_float=_Number)
+        except ValueError:
+            return ""
+        if not isinstance(row, dict):
+            return ""
+        out = ""
+        if not self.columns:
+            self.columns = list(row)
+            if not self.columns:
+                return ""
+            out = ",".join(_csv_field(c) for c in self.columns) + "\n"
+        cells = []
+        for column in self.columns:
+            value = row.get(column)
+            if value is None:
+                cells.append("")
+            elif isinstance(value, str) and not isinstance(value, _Number):
+                cells.append(_excel_safe(value))
+            else:
+                cells.append(_excel_safe(_fastjson(value)))
+        return out + ",".join(_csv_field(c) for c in cells) + "\n"
+
+
+# -- the container ---------------------------------------------------------------------------
+class Container:
+    """reporting.Container without a password: members deflated at level 5, stats kept."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+        self.zip = zipfile.ZipFile(self.buffer, "w", zipfile.ZIP_DEFLATED,
+                                   compresslevel=_COMPRESSION)
+        self.timestamp = int(time.time())
+        self.uncompressed = 0
+        self.members = 0
+
+    def write(self, name: str, data: bytes, *, dated: bool = True) -> None:
+        """One member; ``dated`` members carry the time (WriteJSON, copied files), result
+        sets Go's zero time."""
+        stamp = time.gmtime()[:6] if dated else _ZERO_TIME
+        info = zipfile.ZipInfo(name.lstrip("/"), date_time=stamp)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        self.zip.writestr(info, data, compresslevel=_COMPRESSION)
+        self.uncompressed += len(data)
+        self.members += 1
+
+    def write_json(self, name: str, value: Any) -> None:
+        """WriteJSON: Velocidex json, indented by one space (json.Indent)."""
+        self.write(name, go_indent(dumps(value)).encode("utf-8", "surrogateescape"))
+
+    def copy_result_set(self, dest: list[str], lines: Iterable[str], fmt: int) -> None:
+        """copyResultSetIntoContainer: the JSONL as stored (and/or its CSV)."""
+        jsonl: list[str] = []
+        table: list[str] = []
+        encoder = _CSVEncoder()
+        for line in lines:
+            if fmt & JSON:
+                jsonl.append(line + "\n")
+            if fmt & CSV:
+                table.append(encoder.encode(line))
+        if fmt & JSON:
+            self.write(zip_path(dest, ".json"), "".join(jsonl).encode(), dated=False)
+        if fmt & CSV:
+            self.write(zip_path(dest, ".csv"), "".join(table).encode(), dated=False)
+
+    def write_result_set(self, name: str, rows: Iterable[dict[str, Any]], fmt: int) -> None:
+        """WriteResultSet: JSONL plus its ``.index`` (offset | 1<<40 per row), and/or CSV."""
+        data = bytearray()
+        index = bytearray()
+        table: list[str] = []
+        encoder = _CSVEncoder()
+        for row in rows:
+            line = dumps(row)
+            index += struct.pack("<Q", len(data) | (1 << 40))
+            data += (line + "\n").encode("utf-8", "surrogateescape")
+            table.append(encoder.encode(line))
+        if fmt & JSON:
+            self.write(name, bytes(data), dated=False)
+            self.write(name + ".index", bytes(index), dated=False)
+        if fmt & CSV:
+            self.write(name.removesuffix(".json") + ".csv", "".join(table).encode(),
+                       dated=False)
+
+    def close(self) -> None:
+        """Finish the zip (its bytes are then `data`)."""
+        self.zip.close()
+
+    @property
+    def data(self) -> bytes:
+        return self.buffer.getvalue()
+
+
+def go_indent(compact: str, indent: str = " ") -> str:
+    """encoding/json.Indent of compact JSON: a line per element, ``": "`` after keys, empty
+    ``{}``/``[]`` kept whole; strings copied untouched."""
+    out: list[str] = []
+    depth = 0
+    in_string = escaped = False
+    need_newline = False
+    for char in compact:
+        if in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if need_newline:
+            need_newline = False
+            if char in "]}":  # an empty object or array stays on its line
+                out.append(char)
+                depth -= 1
+                continue
+            out.append("\n" + indent * depth)
+        if char == '"':
+            in_string = True
+            out.append(char)
+        elif char in "{[":
+            out.append(char)
+            depth += 1
+            need_newline = True
+        elif char in "]}":
+            depth -= 1
+            out.append("\n" + indent * depth + char)
+        elif char == ",":
+            out.append(",\n" + indent * depth)
+        elif char == ":":
+            out.append(": ")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def client_info_record(world: World, org_id: str, client_id: str) -> dict[str, Any]:
+    """services.ClientInfo (the embedded actions_proto.ClientInfo) as reflection JSON."""
+    client = world.client(org_id, client_id)
+    if client is None:  # an empty record, so that the importer still recognises the flow
+        return {"client_id": client_id} if client_id != "server" else {
+            "client_id": "server", "hostname": "server", "fqdn": "server"}
+    return F.omitempty({
+        "client_id": client.client_id,
+        "hostname": client.hostname,
+        "fqdn": client.fqdn,
+        "system": client.system,
+        "release": client.release,
+        "architecture": client.machine,
+        "ip_address": client.last_ip,
+        "ping": client.last_seen_at,
+        "client_version": client.agent_version,
+        "client_name": "velociraptor",
+        "first_seen_at": client.first_seen_at,
+        "build_time": client.agent_build_time,
+        "labels": list(client.labels),
+        "mac_addresses": list(client.mac_addresses),
+        "last_interrogate_flow_id": client.last_interrogate_flow_id,
+        "last_interrogate_artifact_name": client.last_interrogate_artifact_name,
+        "in_flight_flows": dict(client.in_flight_flows),
+    })
+
+
+def hostname_of(world: World, org_id: str, client_id: str) -> str:
+    """services.GetHostname: the client record's hostname ("" when there is none)."""
+    if client_id == "server":
+        return "server"
+    client = world.client(org_id, client_id)
+    return client.hostname if client is not None else ""
+
+
+def _stored_upload_row(record: F.UploadRecord) -> dict[str, Any]:
+    """The upload metadata row as stored (``uploads()`` adds ``client_path`` and ``Upload``
+    and turns ``vfs_path`` into the file store path)."""
+    row = record.row()
+    row["vfs_path"] = record.client_path
+    del row["client_path"], row["Upload"]
+    return row
+
+
+def build_flow_zip(scope: Scope, world: World, client_id: str, flow: F.Flow | None,
+                   fmt: int) -> Container:
+    """downloadFlowToZip into a new container (closed). An unknown flow has no context and no
+    log result set: the real server stops after ``client_info.json``."""
+    container = Container()
+    container.write_json("client_info.json", client_info_record(world, scope.org_id, client_id))
+    if flow is None:
+        container.close()
+        return container
+    container.write_json("collection_context.json", flow.context_reflection())
+    container.copy_result_set(["log"], (dumps(r) for r in flow.log_rows()), fmt)
+    for name in flow.artifacts_with_results():
+        container.copy_result_set(["results", name], (dumps(r) for r in flow.result_rows(name)),
+                                  fmt)
+    if flow.uploads:
+        rows, files = [], []
+        for record in flow.uploads:
+            row = _stored_upload_row(record)
+            inside = ["uploads", record.accessor or "auto", *record.client_components]
+            row["_Components"] = inside
+            rows.append(row)
+            files.append((record, inside))
+        container.write_result_set("uploads.json", rows, fmt)
+        for record, inside in files:
+            scope.log(f"DEBUG: downloadFlowToZip: Copy file from "
+                      f"{F.join_components(record.components)} to "
+                      f"{F.join_components(inside)}\n")
+            data = world.read_file(flow.org_id, record.components)
+            container.write(zip_path(inside), data or b"")
+    container.close()
+    return container
+
+
+def export_stats(components: list[str], data: bytes, uncompressed: int, members: int,
+                 started: int) -> dict[str, Any]:
+    """The final ContainerStats (reflection JSON, omitempty) progress.go stores for it."""
+    return F.omitempty({
+        "timestamp": started,
+        "total_uncompressed_bytes": uncompressed,
+        "total_compressed_bytes": len(data),
+        "total_container_files": members,
+        "hash": hashlib.sha256(data).hexdigest(),
+        "total_duration": max(int(time.time()) - started, 0),
+        "components": list(components),
+        "type": "zip",
+    })
+
+
+def available_downloads(world: World, org_id: str, client_id: str,
+                        flow_id: str) -> dict[str, Any]:
+    """ExportManager.GetAvailableDownloadFiles for a flow (reflection JSON, omitempty)."""
+    files = []
+    for name, stats in sorted(world.exports.get((org_id, client_id, flow_id), {}).items()):
+        files.append(F.omitempty({
+            "name": name,
+            "path": "/".join(stats.get("components", [])),
+            "type": stats.get("type", ""),
+            "complete": bool(stats.get("hash")),
+            "size": stats.get("total_compressed_bytes", 0),
+            "stats": stats,
+        }))
+    return {"files": files} if files else {}
+
+
+@function("create_flow_download", Arg("client_id", "str", required=True),
+          Arg("flow_id", "str", required=True), Arg("wait", "bool"), Arg("type", "str"),
+          Arg("template", "str"), Arg("password", "str"), Arg("format", "str"),
+          Arg("expand_sparse", "bool"), Arg("name", "str"), registry=_R)
+def create_flow_download(scope: Scope, args: dict[str, Any]) -> object:
+    """Creates a download pack for the flow."""
+    check(scope, "PREPARE_RESULTS")
+    world = world_of(scope)
+    fmt_name = args.get("format", "")
+    if fmt_name not in _FORMATS:
+        raise VQLCallError(f"Unknown format parameter {fmt_name} either 'json', 'jsonl', "
+                           "'csv' or 'csv_only'.")
+    client_id, flow_id = args["client_id"], args["flow_id"]
+    if not client_id or not flow_id:
+        raise VQLCallError("Client Id and Flow Id should be specified.")
+    if args.get("password"):
+        raise VQLCallError("password-protected exports are not supported by the velonb "
+                           "emulator")
+    flow = world.flow(scope.org_id, client_id, flow_id)
+    host = hostname_of(world, scope.org_id, client_id)
+    name = args.get("name") or f"{host + '-' if host else ''}{client_id}-{flow_id}"
+    components = ["downloads", client_id, flow_id, name + ".zip"]
+    started = int(time.time())
+    # built at once: ``wait`` only decides whether the real call returns before it is done
+    container = build_flow_zip(scope, world, client_id, flow, _FORMATS[fmt_name])
+    data = container.data
+    world.store_file(scope.org_id, components, data)
+    stats = export_stats(components, data, container.uncompressed, container.members, started)
+    world.exports.setdefault((scope.org_id, client_id, flow_id), {})[name] = stats
+    return FSPathSpec(components)
+
+
+def iter_members(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(name, bytes) of each member of a zip, in order (for tests and debugging)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            yield info.filename, archive.read(info)
+
+
+__all__ = ["FSPathSpec", "available_downloads", "iter_members", "zip_component"]
