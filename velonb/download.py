@@ -114,6 +114,24 @@ def _read(conn: Connection, components: list[str], offset: int, length: int,
     return bytes(reply.data)
 
 
+def pull_into(conn: Connection, components: list[str], part: Path, offset: int, size: int, *,
+              org_id: str, chunk_size: int, on_chunk: Callable[[int], None]) -> int:
+    """Append a file store file to ``part`` from ``offset`` in ``chunk_size`` reads until the
+    server sends nothing or ``size`` (when known) is reached; the bytes now in ``part``."""
+    with open(part, "ab") as handle:
+        while True:
+            data = _read(conn, components, offset, chunk_size, org_id)
+            if not data:
+                break
+            handle.write(data)
+            handle.flush()
+            offset += len(data)
+            on_chunk(len(data))
+            if size and offset >= size:
+                break
+    return offset
+
+
 def download_uploads(
     conn: Connection,
     rows: Sequence[Mapping[str, Any]],
@@ -161,19 +179,15 @@ def download_uploads(
                 part.unlink()
             start = offset
             done += offset
-            with open(part, "ab") as handle:
-                while True:
-                    data = _read(conn, components, offset, chunk_size, org_id)
-                    if not data:
-                        break
-                    handle.write(data)
-                    handle.flush()
-                    offset += len(data)
-                    done += len(data)
-                    if progress is not None:
-                        progress(done, total)
-                    if size and offset >= size:
-                        break
+
+            def advance(nbytes: int) -> None:
+                nonlocal done
+                done += nbytes
+                if progress is not None:
+                    progress(done, total)
+
+            offset = pull_into(conn, components, part, offset, size, org_id=org_id,
+                               chunk_size=chunk_size, on_chunk=advance)
             if size and offset != size:
                 raise DownloadError(
                     f"{client_path}: received {offset} bytes, the server recorded {size}",

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from velonb.fleet import FleetMixin
+    from velonb.flow_export import FlowExport
     from velonb.query import QueryResult
 
 __all__ = ["FINAL_STATES", "WAIT_WINDOW_S", "Flow", "Hunt", "HuntProgress", "wait_for"]
@@ -355,6 +356,21 @@ class Flow:
                                  chunk_size=chunk_size or CHUNK_SIZE, progress=progress)
         return pd.DataFrame([vars(f) for f in files],
                             columns=["client_path", "path", "size", "resumed_from", "skipped"])
+
+    def export(self, dest: str | os.PathLike[str], *, format: str = "json",
+               expand_sparse: bool = False, name: str | None = None,
+               password: str | None = None, chunk_size: int | None = None,
+               progress: Any = None) -> FlowExport:
+        """Have the server zip the whole collection (results, log, uploads) and download the
+        zip into ``dest``, size and SHA-256 verified (see :mod:`velonb.flow_export`).
+        ``format``: ``json``, ``csv`` (both) or ``csv_only``; ``password`` encrypts it."""
+        from velonb.download import CHUNK_SIZE
+        from velonb.flow_export import export_flow
+
+        return export_flow(self._conn, self.client_id, self.flow_id, dest,  # type: ignore[arg-type]
+                           format=format, expand_sparse=expand_sparse, name=name,
+                           password=password, org_id=self.org_id,
+                           chunk_size=chunk_size or CHUNK_SIZE, progress=progress)
 
     def __repr__(self) -> str:
         where = self.hostname or self.client_id
