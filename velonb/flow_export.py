@@ -75,14 +75,14 @@ def _server_file(conn: Connection, client_id: str, flow_id: str, env: dict[str, 
     components = rows[0].get("Components")
     if not isinstance(components, list) or not components:
         said = [line.message.strip() for line in result.logs
-                if line.message.startswith("create_flow_download:")]
+                if line.message.startswith("create_flow_download:") or line.is_error]
         denied = permission_error(said, conn.config.user, "exporting a flow")
         if denied is not None:
             raise denied
         raise DownloadError("the server did not create the export"
                             + (f": {said[-1]}" if said else ""),
-                            hint="a password-protected export needs a server that supports "
-                                 "it; format must be one of " + ", ".join(EXPORT_FORMATS))
+                            hint=None if said else "the server logged no reason: does it "
+                                                   "have create_flow_download()?")
     path = "/".join(str(c) for c in components)
     files = ((rows[0].get("AvailableDownloads") or {}).get("files") or [])
     record: dict[str, Any] = next((f for f in files if f.get("path") == path), {})

@@ -145,8 +145,6 @@ def test_errors_permissions_and_unknown_flow(sim):
     value, logs = _export(sim, flow, roles=("api",))
     assert value is None and logs == [
         "create_flow_download: PermissionDenied: Permission denied: [PREPARE_RESULTS]"]
-    value, logs = _export(sim, flow, ", password='hunter2'")
-    assert value is None and "hunter2" not in logs[0] and "password" in logs[0]
     rows, logs = run_world_query(sim, "SELECT create_flow_download(flow_id='F.X') FROM scope()")
     assert rows == [{"create_flow_download(flow_id='F.X')": None}]
     assert logs == ["create_flow_download: Field client_id is required"]
@@ -189,3 +187,29 @@ def test_export_read_back_through_vfs_in_another_org(emulator, raw_stub, make_co
     names = zipfile.ZipFile(io.BytesIO(data)).namelist()
     assert sum(n.startswith("uploads/auto/C%3A/Windows/Prefetch/") for n in names) == \
         len(flow.uploads)
+
+
+def test_password_export_is_an_aes_zip_holding_the_container(sim):
+    pyzipper = pytest.importorskip("pyzipper")  # an independent WinZip AES implementation
+    flow = _collect(sim, "WKS-FIN-0042", "'Windows.Search.FileFinder'",
+                    "dict(Glob='C:/ProgramData/Microsoft/DeviceSync/*', Upload_File='Y')")
+    spec, logs = _export(sim, flow, ", password='correct horse ✓'")
+    assert spec.components[-1] == f"WKS-FIN-0042-{flow.client_id}-{flow.session_id}_locked.zip"
+    assert all("correct horse" not in line for line in logs)
+    outer = sim.read_file("root", list(spec.components))
+    assert b"msdtcsvc" not in outer and b"This program cannot" not in outer
+    plain = zipfile.ZipFile(io.BytesIO(outer))
+    (info,) = plain.infolist()
+    assert info.filename == "data.zip" and info.compress_type == 99 and info.flag_bits & 1
+    with pyzipper.AESZipFile(io.BytesIO(outer)) as archive:
+        with pytest.raises(RuntimeError):
+            archive.read("data.zip", pwd=b"wrong")
+        inner = archive.read("data.zip", pwd="correct horse ✓".encode())
+    names = [n for n, _ in iter_members(inner)]
+    assert names[:2] == ["client_info.json", "collection_context.json"]
+    assert "uploads/auto/C%3A/ProgramData/Microsoft/DeviceSync/msdtcsvc.exe" in names
+    rows, _ = run_world_query(sim, f"SELECT AvailableDownloads FROM flows(client_id="
+                                   f"'{flow.client_id}', flow_id='{flow.session_id}')")
+    (record,) = rows[0]["AvailableDownloads"]["files"]
+    assert record["stats"]["hash"] == hashlib.sha256(outer).hexdigest()
+    assert record["stats"]["total_container_files"] == len(names)

@@ -68,6 +68,7 @@ def check_findings(stem: str, text: str, *, live: bool) -> None:
         assert "all hashes agree" in text
         if live:
             assert "downloaded 3 files" in text and f"addresses in the strings: {BEACON}" in text
+            assert "exported 3 collections as password-protected zips" in text
 
 
 def test_demo_execute_runs_every_notebook(demo_run: DemoRun):

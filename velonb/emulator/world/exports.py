@@ -11,9 +11,10 @@ as ``AvailableDownloads``). The zip holds, in this order:
 * for a flow with uploads, ``uploads.json`` (+ ``uploads.json.index``) whose ``_Components``
   point inside the zip, then each file under ``uploads/<accessor>/<client path>``.
 
-Not modelled: ``requests.json`` (the compiled client requests, see ``compiled_collector_args``)
-and ``password=`` (the real server nests an AES-encrypted ``data.zip``); the emulator logs that
-it cannot encrypt and returns NULL rather than write an unprotected zip under a ``_locked`` name.
+With ``password`` the file is ``<host>-<client>-<flow>_locked.zip``: an outer zip whose only
+member, ``data.zip``, is that container, WinZip AES-256 encrypted (`zip_aes`).
+
+Not modelled: ``requests.json`` (the compiled client requests, see ``compiled_collector_args``).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from velonb.emulator.gojson import dumps
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.world import flows as F
 from velonb.emulator.world.plugins import _R, check, world_of
+from velonb.emulator.world.zip_aes import encrypted_zip
 
 if TYPE_CHECKING:
     from velonb.emulator.vql.scope import Scope
@@ -411,17 +413,18 @@ def create_flow_download(scope: Scope, args: dict[str, Any]) -> object:
     client_id, flow_id = args["client_id"], args["flow_id"]
     if not client_id or not flow_id:
         raise VQLCallError("Client Id and Flow Id should be specified.")
-    if args.get("password"):
-        raise VQLCallError("password-protected exports are not supported by the velonb "
-                           "emulator")
     flow = world.flow(scope.org_id, client_id, flow_id)
     host = hostname_of(world, scope.org_id, client_id)
-    name = args.get("name") or f"{host + '-' if host else ''}{client_id}-{flow_id}"
+    password = args.get("password", "")
+    name = args.get("name") or (f"{host + '-' if host else ''}{client_id}-{flow_id}"
+                                + ("_locked" if password else ""))
     components = ["downloads", client_id, flow_id, name + ".zip"]
     started = int(time.time())
     # built at once: ``wait`` only decides whether the real call returns before it is done
     container = build_flow_zip(scope, world, client_id, flow, _FORMATS[fmt_name])
     data = container.data
+    if password:  # the container is written into the encrypted member of an outer zip
+        data = encrypted_zip("data.zip", data, password, (1980, 0, 0, 0, 0, 0))  # no mtime
     world.store_file(scope.org_id, components, data)
     stats = export_stats(components, data, container.uncompressed, container.members, started)
     world.exports.setdefault((scope.org_id, client_id, flow_id), {})[name] = stats
