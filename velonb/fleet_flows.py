@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     import pandas as pd
 
+    from velonb.exports import ExportedZip
     from velonb.fleet import FleetMixin
-    from velonb.flow_export import FlowExport
     from velonb.query import QueryResult
 
 __all__ = ["FINAL_STATES", "WAIT_WINDOW_S", "Flow", "Hunt", "HuntProgress", "wait_for"]
@@ -360,12 +360,12 @@ class Flow:
     def export(self, dest: str | os.PathLike[str], *, format: str = "json",
                expand_sparse: bool = False, name: str | None = None,
                password: str | None = None, chunk_size: int | None = None,
-               progress: Any = None) -> FlowExport:
+               progress: Any = None) -> ExportedZip:
         """Have the server zip the whole collection (results, log, uploads) and download the
-        zip into ``dest``, size and SHA-256 verified (see :mod:`velonb.flow_export`).
+        zip into ``dest``, size and SHA-256 verified (see :mod:`velonb.exports`).
         ``format``: ``json``, ``csv`` (both) or ``csv_only``; ``password`` encrypts it."""
         from velonb.download import CHUNK_SIZE
-        from velonb.flow_export import export_flow
+        from velonb.exports import export_flow
 
         return export_flow(self._conn, self.client_id, self.flow_id, dest,  # type: ignore[arg-type]
                            format=format, expand_sparse=expand_sparse, name=name,
@@ -474,6 +474,19 @@ class Hunt:
         result = _checked(self._conn, HUNT_RESULTS_VQL, {**self._env(), "ResultName": name},
                           self.org_id, "reading hunt results", cache=policy)
         return type_columns(result.frame.copy(), types)
+
+    def export(self, dest: str | os.PathLike[str], *, format: str = "json",
+               only_combined: bool = False, password: str | None = None,
+               chunk_size: int | None = None, progress: Any = None) -> ExportedZip:
+        """Have the server zip the hunt (every client's rows combined with FlowId, ClientId
+        and Fqdn, then each collection unless ``only_combined``) and download the zip into
+        ``dest``, size and SHA-256 verified (see :mod:`velonb.exports`)."""
+        from velonb.download import CHUNK_SIZE
+        from velonb.exports import export_hunt
+
+        return export_hunt(self._conn, self.hunt_id, dest, format=format,  # type: ignore[arg-type]
+                           only_combined=only_combined, password=password, org_id=self.org_id,
+                           chunk_size=chunk_size or CHUNK_SIZE, progress=progress)
 
     def __repr__(self) -> str:
         return (f"<Hunt {self.hunt_id} {','.join(self.artifacts)}: {self.state} "

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import struct
 import time
 import zipfile
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from velonb.emulator.gojson import dumps
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.world import flows as F
+from velonb.emulator.world.exports_csv import CSVEncoder
 from velonb.emulator.world.plugins import _R, check, world_of
 from velonb.emulator.world.zip_aes import encrypted_zip
 
@@ -90,95 +90,6 @@ def zip_path(components: Iterable[str], extension: str = "") -> str:
     return "/".join(safe) + extension
 
 
-# -- CSV as json/csv.go ConvertJSONL writes it -------------------------------------------------
-class _Number(str):
-    """A JSON number kept as its text (fastjson re-encodes numbers verbatim)."""
-
-
-def _go_quote(text: str) -> str:
-    """strconv.Quote, which fastjson falls back on for strings with special characters."""
-    named = {'"': '\\"', "\\": "\\\\", "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n",
-             "\r": "\\r", "\t": "\\t", "\v": "\\v"}
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in named:
-            out.append(named[char])
-        elif code < 0x20 or code == 0x7F:
-            out.append(f"\\x{code:02x}")
-        elif 0xDC80 <= code <= 0xDCFF:
-            out.append(f"\\x{code - 0xDC00:02x}")
-        elif not char.isprintable() and char != " ":
-            out.append(f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}")
-        else:
-            out.append(char)
-    return "".join(out) + '"'
-
-
-def _fastjson(value: Any) -> str:
-    """fastjson ``Value.MarshalTo``: compact, numbers verbatim, plain strings unescaped."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, _Number):
-        return str(value)
-    if isinstance(value, str):
-        if '"' in value or "\\" in value or any(ord(c) < 0x20 for c in value):
-            return _go_quote(value)
-        return '"' + value + '"'
-    if isinstance(value, list):
-        return "[" + ",".join(_fastjson(v) for v in value) + "]"
-    return "{" + ",".join(_fastjson(k) + ":" + _fastjson(v) for k, v in value.items()) + "}"
-
-
-def _excel_safe(text: str) -> str:
-    """sanitizeExcelFormulas: a cell that a spreadsheet would run as a formula gets a tab."""
-    return "\t" + text if text[:1] in ("=", "+", "@", "\t", "\r", "\n") else text
-
-
-def _csv_field(text: str) -> str:
-    """encoding/csv: quoted when it holds a comma, quote or line break, or starts with space."""
-    if text == "":
-        return text
-    if text == "\\." or any(c in text for c in ',"\r\n') or text[0].isspace():
-        return '"' + text.replace('"', '""') + '"'
-    return text
-
-
-class _CSVEncoder:
-    """json.CSVEncoder: the first row's keys are the header; later rows fill those only."""
-
-    def __init__(self) -> None:
-        self.columns: list[str] = []
-
-    def encode(self, line: str) -> str:
-        try:
-            row = json.loads(line, parse_int=_Number, parse_float=_Number)
-        except ValueError:
-            return ""
-        if not isinstance(row, dict):
-            return ""
-        out = ""
-        if not self.columns:
-            self.columns = list(row)
-            if not self.columns:
-                return ""
-            out = ",".join(_csv_field(c) for c in self.columns) + "\n"
-        cells = []
-        for column in self.columns:
-            value = row.get(column)
-            if value is None:
-                cells.append("")
-            elif isinstance(value, str) and not isinstance(value, _Number):
-                cells.append(_excel_safe(value))
-            else:
-                cells.append(_excel_safe(_fastjson(value)))
-        return out + ",".join(_csv_field(c) for c in cells) + "\n"
-
-
 # -- the container ---------------------------------------------------------------------------
 class Container:
     """reporting.Container without a password: members deflated at level 5, stats kept."""
@@ -209,7 +120,7 @@ class Container:
         """copyResultSetIntoContainer: the JSONL as stored (and/or its CSV)."""
         jsonl: list[str] = []
         table: list[str] = []
-        encoder = _CSVEncoder()
+        encoder = CSVEncoder()
         for line in lines:
             if fmt & JSON:
                 jsonl.append(line + "\n")
@@ -225,7 +136,7 @@ class Container:
         data = bytearray()
         index = bytearray()
         table: list[str] = []
-        encoder = _CSVEncoder()
+        encoder = CSVEncoder()
         for row in rows:
             line = dumps(row)
             index += struct.pack("<Q", len(data) | (1 << 40))
@@ -334,37 +245,50 @@ def _stored_upload_row(record: F.UploadRecord) -> dict[str, Any]:
     return row
 
 
-def build_flow_zip(scope: Scope, world: World, client_id: str, flow: F.Flow | None,
-                   fmt: int) -> Container:
-    """downloadFlowToZip into a new container (closed). An unknown flow has no context and no
-    log result set: the real server stops after ``client_info.json``."""
-    container = Container()
-    container.write_json("client_info.json", client_info_record(world, scope.org_id, client_id))
+def write_flow(container: Container, scope: Scope, world: World, client_id: str,
+               flow: F.Flow | None, fmt: int, prefix: tuple[str, ...] = ()) -> None:
+    """downloadFlowToZip into ``container``, under ``prefix`` (a hunt export's
+    ``<host>-<client>``). An unknown flow has no context and no log result set: the real
+    server stops after ``client_info.json``."""
+    container.write_json(zip_path([*prefix, "client_info"], ".json"),
+                         client_info_record(world, scope.org_id, client_id))
     if flow is None:
-        container.close()
-        return container
-    container.write_json("collection_context.json", flow.context_reflection())
-    container.copy_result_set(["log"], (dumps(r) for r in flow.log_rows()), fmt)
+        return
+    container.write_json(zip_path([*prefix, "collection_context"], ".json"),
+                         flow.context_reflection())
+    container.copy_result_set([*prefix, "log"], (dumps(r) for r in flow.log_rows()), fmt)
     for name in flow.artifacts_with_results():
-        container.copy_result_set(["results", name], (dumps(r) for r in flow.result_rows(name)),
-                                  fmt)
-    if flow.uploads:
-        rows, files = [], []
-        for record in flow.uploads:
-            row = _stored_upload_row(record)
-            inside = ["uploads", record.accessor or "auto", *record.client_components]
-            row["_Components"] = inside
-            rows.append(row)
-            files.append((record, inside))
-        container.write_result_set("uploads.json", rows, fmt)
-        for record, inside in files:
-            scope.log(f"DEBUG: downloadFlowToZip: Copy file from "
-                      f"{F.join_components(record.components)} to "
-                      f"{F.join_components(inside)}\n")
-            data = world.read_file(flow.org_id, record.components)
-            container.write(zip_path(inside), data or b"")
+        container.copy_result_set([*prefix, "results", name],
+                                  (dumps(r) for r in flow.result_rows(name)), fmt)
+    if not flow.uploads:
+        return
+    rows, files = [], []
+    for record in flow.uploads:
+        row = _stored_upload_row(record)
+        inside = ["uploads", record.accessor or "auto", *record.client_components]
+        row["_Components"] = inside
+        rows.append(row)
+        files.append((record, [*prefix, *inside]))
+    container.write_result_set(zip_path([*prefix, "uploads"], ".json"), rows, fmt)
+    for record, dest in files:
+        scope.log(f"DEBUG: downloadFlowToZip: Copy file from "
+                  f"{F.join_components(record.components)} to {F.join_components(dest)}\n")
+        data = world.read_file(flow.org_id, record.components)
+        container.write(zip_path(dest), data or b"")
+
+
+def store_export(scope: Scope, world: World, container: Container, components: list[str],
+                 password: str, key: tuple[str, str, str], started: int) -> FSPathSpec:
+    """Close the container (inside an encrypted ``data.zip`` with a password), store the zip
+    and its final ContainerStats under ``key``; the pathspec the function returns."""
     container.close()
-    return container
+    data = container.data
+    if password:  # the container is the encrypted member of an outer zip
+        data = encrypted_zip("data.zip", data, password, (1980, 0, 0, 0, 0, 0))  # no mtime
+    world.store_file(scope.org_id, components, data)
+    stats = export_stats(components, data, container.uncompressed, container.members, started)
+    world.exports.setdefault(key, {})[components[-1].removesuffix(".zip")] = stats
+    return FSPathSpec(components)
 
 
 def export_stats(components: list[str], data: bytes, uncompressed: int, members: int,
@@ -382,11 +306,11 @@ def export_stats(components: list[str], data: bytes, uncompressed: int, members:
     })
 
 
-def available_downloads(world: World, org_id: str, client_id: str,
-                        flow_id: str) -> dict[str, Any]:
-    """ExportManager.GetAvailableDownloadFiles for a flow (reflection JSON, omitempty)."""
+def available_downloads(world: World, key: tuple[str, str, str]) -> dict[str, Any]:
+    """ExportManager.GetAvailableDownloadFiles (reflection JSON, omitempty) of a flow's
+    ``(org, client, flow)`` or a hunt's ``(org, "hunts", hunt)`` downloads directory."""
     files = []
-    for name, stats in sorted(world.exports.get((org_id, client_id, flow_id), {}).items()):
+    for name, stats in sorted(world.exports.get(key, {}).items()):
         files.append(F.omitempty({
             "name": name,
             "path": "/".join(stats.get("components", [])),
@@ -398,6 +322,27 @@ def available_downloads(world: World, org_id: str, client_id: str,
     return {"files": files} if files else {}
 
 
+_STATS_FIELDS = ("timestamp", "total_uploaded_files", "total_uploaded_bytes",
+                 "total_uncompressed_bytes", "total_compressed_bytes", "total_container_files",
+                 "hash", "total_duration", "components", "type", "error", "vfs_path",
+                 "active_members")
+
+
+def proto_downloads(world: World, key: tuple[str, str, str]) -> dict[str, Any]:
+    """The same listing as ConvertProtoToOrderedDict renders it inside a ``hunts()`` row:
+    every field, zero values included, in .proto order."""
+    files = []
+    for item in available_downloads(world, key).get("files", []):
+        stats = item["stats"]
+        full = {name: stats.get(name, [] if name in ("components", "active_members") else
+                                "" if name in ("hash", "type", "error", "vfs_path") else 0)
+                for name in _STATS_FIELDS}
+        files.append({"name": item["name"], "path": item["path"], "type": item["type"],
+                      "complete": item.get("complete", False), "size": item.get("size", 0),
+                      "date": "", "stats": full})
+    return {"files": files}
+
+
 @function("create_flow_download", Arg("client_id", "str", required=True),
           Arg("flow_id", "str", required=True), Arg("wait", "bool"), Arg("type", "str"),
           Arg("template", "str"), Arg("password", "str"), Arg("format", "str"),
@@ -406,10 +351,7 @@ def create_flow_download(scope: Scope, args: dict[str, Any]) -> object:
     """Creates a download pack for the flow."""
     check(scope, "PREPARE_RESULTS")
     world = world_of(scope)
-    fmt_name = args.get("format", "")
-    if fmt_name not in _FORMATS:
-        raise VQLCallError(f"Unknown format parameter {fmt_name} either 'json', 'jsonl', "
-                           "'csv' or 'csv_only'.")
+    check_format(args)
     client_id, flow_id = args["client_id"], args["flow_id"]
     if not client_id or not flow_id:
         raise VQLCallError("Client Id and Flow Id should be specified.")
@@ -418,17 +360,25 @@ def create_flow_download(scope: Scope, args: dict[str, Any]) -> object:
     password = args.get("password", "")
     name = args.get("name") or (f"{host + '-' if host else ''}{client_id}-{flow_id}"
                                 + ("_locked" if password else ""))
-    components = ["downloads", client_id, flow_id, name + ".zip"]
     started = int(time.time())
     # built at once: ``wait`` only decides whether the real call returns before it is done
-    container = build_flow_zip(scope, world, client_id, flow, _FORMATS[fmt_name])
-    data = container.data
-    if password:  # the container is written into the encrypted member of an outer zip
-        data = encrypted_zip("data.zip", data, password, (1980, 0, 0, 0, 0, 0))  # no mtime
-    world.store_file(scope.org_id, components, data)
-    stats = export_stats(components, data, container.uncompressed, container.members, started)
-    world.exports.setdefault((scope.org_id, client_id, flow_id), {})[name] = stats
-    return FSPathSpec(components)
+    container = Container()
+    write_flow(container, scope, world, client_id, flow, export_format(args))
+    return store_export(scope, world, container, ["downloads", client_id, flow_id,
+                                                  name + ".zip"],
+                        password, (scope.org_id, client_id, flow_id), started)
+
+
+def export_format(args: dict[str, Any]) -> int:
+    """reporting.GetContainerFormat of the ``format`` argument (checked by the caller)."""
+    return _FORMATS[args.get("format", "")]
+
+
+def check_format(args: dict[str, Any]) -> None:
+    """GetContainerFormat's error for an unknown ``format``."""
+    if args.get("format", "") not in _FORMATS:
+        raise VQLCallError(f"Unknown format parameter {args['format']} either 'json', "
+                           "'jsonl', 'csv' or 'csv_only'.")
 
 
 def iter_members(data: bytes) -> Iterator[tuple[str, bytes]]:

@@ -202,7 +202,8 @@ def _downloads(scope: Scope, flow: F.Flow, summary: bool) -> dict[str, Any] | No
         return None
     from velonb.emulator.world.exports import available_downloads
 
-    return available_downloads(world_of(scope), scope.org_id, flow.client_id, flow.session_id)
+    return available_downloads(world_of(scope), (scope.org_id, flow.client_id,
+                                                 flow.session_id))
 
 
 @function("get_flow", Arg("client_id", "str", required=True), Arg("flow_id", "str"),

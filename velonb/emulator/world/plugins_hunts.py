@@ -31,8 +31,13 @@ def hunts_plugin(scope: Scope, args: dict[str, Any]) -> Iterator[dict[str, Any]]
     world = world_of(scope)
     if args.get("hunt_id"):
         hunt = world.hunt(scope.org_id, args["hunt_id"])
-        if hunt is not None:
-            yield hunt.row(full_request=not args.get("summary"))
+        if hunt is not None:  # GetHunt: the stats list the hunt's prepared exports
+            from velonb.emulator.world.exports import proto_downloads
+
+            row = hunt.row(full_request=not args.get("summary"))
+            row["stats"]["available_downloads"] = proto_downloads(
+                world, (scope.org_id, "hunts", hunt.hunt_id))
+            yield row
         return
     for hunt in world.hunts(scope.org_id):
         yield hunt.row(full_request=False)

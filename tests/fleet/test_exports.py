@@ -126,7 +126,7 @@ def test_export_errors_are_named(connect_as, tmp_path):
 
 
 def test_a_server_refusal_is_named(connect_as, tmp_path, monkeypatch):
-    import velonb.flow_export as flow_export
+    import velonb.exports as flow_export
 
     flow = _implant_flow(connect_as("investigator"))
     monkeypatch.setattr(flow_export, "EXPORT_VQL",
@@ -149,3 +149,32 @@ def test_password_export(connect_as, tmp_path, capsys):
         inner = archive.read("data.zip", pwd=secret.encode())
     with zipfile.ZipFile(io.BytesIO(inner)) as archive:
         assert archive.read(IMPLANT) == incident.implant_bytes()
+
+
+def test_hunt_export_combined_and_per_client(connect_as, tmp_path):
+    import time
+
+    conn = connect_as("investigator")
+    hunt = conn.create_hunt("Windows.System.Pslist", {"ProcessRegex": "msdtc"},
+                            description="export me", os="windows")
+    deadline = time.monotonic() + 20
+    while not ((p := hunt.progress()).scheduled and p.outstanding == 0):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    results = hunt.results()
+    export = hunt.export(tmp_path / "out", format="csv")
+    assert export.path.name == f"{hunt.hunt_id}.zip" and export.verified
+    with zipfile.ZipFile(export.path) as archive:
+        import pandas as pd
+
+        combined = pd.read_csv(io.BytesIO(archive.read("results/All Windows.System.Pslist.csv")))
+        assert sorted(combined["ClientId"]) == sorted(results["ClientId"])
+        assert set(combined["Fqdn"]) == set(results["Fqdn"])
+        hosts = {n.split("/")[0] for n in archive.namelist() if n.endswith("client_info.json")}
+        assert len(hosts) == p.scheduled
+    summary = hunt.export(tmp_path / "out", only_combined=True)
+    assert summary.path.name == f"{hunt.hunt_id}-summary.zip"
+    assert zipfile.ZipFile(summary.path).namelist() == [
+        "hunt_info.json", "results/All Windows.System.Pslist.json"]
+    with pytest.raises(PermissionDeniedError, match="PREPARE_RESULTS"):
+        connect_as("apiuser").hunt(hunt.hunt_id).export(tmp_path / "out")
