@@ -37,3 +37,32 @@ def test_fetch_flow_uploads_is_byte_exact(pyvelo_python, emulator, world, tmp_pa
     assert fetched == expected
     assert all(len(data) == record.size for record in flow.uploads
                for data in [fetched[record.components[-1]]])
+
+
+def test_fetch_flow_uploads_zip_gets_the_export(pyvelo_python, emulator, world, tmp_path):
+    """``--zip``: ``create_flow_download(wait=TRUE, ...).Components``, then VFSGetBuffer."""
+    import io
+    import zipfile
+
+    config = emulator.write_api_client_config(tmp_path / "api.yaml", name="analyst1",
+                                              roles=("analyst",))
+    cid = next(c.client_id for c in world.clients("root") if c.hostname == "WKS-FIN-0057")
+    rows, _ = run_world_query(
+        world, f"SELECT collect_client(client_id='{cid}', artifacts='Windows.Search.FileFinder', "
+               "env=dict(Glob='C:/Windows/Prefetch/*.pf', Upload_File='Y')) AS C FROM scope()")
+    flow = world.flow("root", cid, rows[0]["C"]["flow_id"])
+    assert world.wait_flow(flow)
+    out = tmp_path / "out"
+    out.mkdir()
+    cli = pyvelo_python.parent / "pyvelociraptor_fetch_flow_uploads"
+    run = subprocess.run([str(cli), "--config", str(config), "--output", str(out) + "/", "--zip",
+                          cid, flow.session_id], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    name = f"WKS-FIN-0057-{cid}-{flow.session_id}.zip"
+    (fetched,) = out.iterdir()
+    assert fetched.name == name
+    stored = world.read_file("root", ["downloads", cid, flow.session_id, name])
+    assert fetched.read_bytes() == stored
+    names = zipfile.ZipFile(io.BytesIO(stored)).namelist()
+    assert sum(n.startswith("uploads/auto/C%3A/Windows/Prefetch/") for n in names) == \
+        len(flow.uploads) > 1
