@@ -60,6 +60,10 @@ def associative(scope: Scope, a: object, b: object) -> tuple[object, bool]:
         return None, False
     if isinstance(a, _dt.datetime) and isinstance(b, str):
         return _time_member(a, b)
+    hook = getattr(a, "vql_associative", None)  # values with their own protocol (OSPath)
+    if hook is not None:
+        result: tuple[object, bool] = hook(scope, b)
+        return result
     return None, False
 
 
