@@ -168,6 +168,8 @@ class OSPath:
 
     def string(self) -> str:
         """OSPath.String: the path, or the whole PathSpec as JSON when it has a delegate."""
+        if self.path_type == "filestore":  # FileStorePathManipulator: fs: or ds: + the path
+            return self.delegate_path() + join_components(self.components, "/")
         path = self.as_path()
         if not self.spec.get("DelegateAccessor") and not self.delegate_path():
             return path
