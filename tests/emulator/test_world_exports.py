@@ -51,8 +51,8 @@ def test_pathspec_name_and_members(sim):
     name = f"WKS-FIN-0042-{flow.client_id}-{flow.session_id}.zip"
     assert isinstance(spec, FSPathSpec)
     assert str(spec) == f"fs:/downloads/{flow.client_id}/{flow.session_id}/{name}"
-    assert spec.vql_member("Components") == (["downloads", flow.client_id, flow.session_id,
-                                               name], True)
+    components = ["downloads", flow.client_id, flow.session_id, name]
+    assert spec.vql_associative(None, "Components") == (components, True)
     src = (f"/clients/{flow.client_id}/collections/{flow.session_id}/uploads/auto/C:/"
            "ProgramData/Microsoft/DeviceSync/msdtcsvc.exe")
     assert logs == [f"DEBUG: downloadFlowToZip: Copy file from {src} to /uploads/auto/C:/"

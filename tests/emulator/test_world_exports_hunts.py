@@ -48,7 +48,7 @@ def test_names_follow_the_hunt_path_manager(hunted):
     for args, name in cases.items():
         spec, _ = _export(world, hid, args)
         assert str(spec) == f"fs:/downloads/hunts/{hid}/{name}"  # golden downloads.out.yaml
-        assert spec.vql_member("Components")[0] == ["downloads", "hunts", hid, name]
+        assert spec.vql_associative(None, "Components")[0] == ["downloads", "hunts", hid, name]
 
 
 def test_combined_results_and_each_flow(hunted):

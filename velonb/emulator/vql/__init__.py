@@ -11,8 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from velonb.emulator.vql import functions as _functions  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_bytes as _functions_bytes  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_cmdline as _functions_cmdline  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_convert as _functions_convert  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_lists as _functions_lists  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_pathops as _functions_pathops  # noqa: F401  (registers builtins)
 from velonb.emulator.vql import functions_paths as _functions_paths  # noqa: F401  (registers builtins)
 from velonb.emulator.vql import functions_text as _functions_text  # noqa: F401  (registers builtins)
+from velonb.emulator.vql import functions_timefmt as _functions_timefmt  # noqa: F401  (registers builtins)
 from velonb.emulator.vql import plugins as _plugins  # noqa: F401  (registers builtins)
 from velonb.emulator.vql.calls import StoredExpression
 from velonb.emulator.vql.parser import Statement, VQLParseError, parse

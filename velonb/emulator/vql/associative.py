@@ -48,9 +48,10 @@ def associative(scope: Scope, a: object, b: object) -> tuple[object, bool]:
                 out.append(v if ok else None)
             return out, True
         return None, False
-    member = getattr(a, "vql_member", None)
-    if member is not None and isinstance(b, str):  # a Go value with its own members
-        return member(b)
+    hook = getattr(a, "vql_associative", None)  # Go values with their own protocol (OSPath,
+    if hook is not None:  # a file store pathspec): checked before str, which a pathspec is
+        result: tuple[object, bool] = hook(scope, b)
+        return result
     if isinstance(a, str):
         if isinstance(b, tuple):
             return _slice(a, b), True

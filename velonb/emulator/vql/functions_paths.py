@@ -210,6 +210,10 @@ def basename(scope: Scope, args: dict[str, Any]) -> object:
     """The last component of a path (as the server, not running on Windows, parses it)."""
     path = args["path"]
     path_type: str = args.get("path_type", "")
+    from velonb.emulator.vql.ospath import OSPath
+
+    if isinstance(path, OSPath):
+        return path.basename()
     if not isinstance(path, str):
         raise VQLCallError(f"Path should be an OSPath or string, not {P.go_type_name(path)}")
     if not path_type:

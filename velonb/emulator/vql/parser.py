@@ -24,6 +24,7 @@ from velonb.emulator.vql.nodes import (
     OrExpr,
     SubExpr,
     number_const,
+    unquote_ident,
     unquote_string,
 )
 from velonb.emulator.vql.query import Aliased, Plugin, Select
@@ -81,6 +82,12 @@ def _parser() -> Lark:
                 maybe_placeholders=False)
 
 
+@functools.lru_cache(maxsize=1)
+def _lambda_parser() -> Lark:
+    return Lark(_GRAMMAR, parser="lalr", lexer="basic", start="lambda_expr",
+                maybe_placeholders=False)
+
+
 def _toks(items: list[Any], *types: str) -> list[Token]:
     return [t for t in items if isinstance(t, Token) and t.type in types]
 
@@ -109,8 +116,6 @@ class _Build(Transformer[Token, Any]):
             rest = rest[1:]
         op = rest[0]
         body = rest[1]
-        from velonb.emulator.vql.nodes import unquote_ident
-
         st = Statement(let_name=unquote_ident(str(name_tok)), text="", let_operator=op)
         st.let_raw_name = str(name_tok)
         if params is not None:
@@ -325,6 +330,9 @@ class _Build(Transformer[Token, Any]):
     def null(self, items: list[Any]) -> Expr:
         return Const("NULL", None)
 
+    def lambda_expr(self, items: list[Any]) -> tuple[list[str], Expr]:
+        return [str(t) for t in _toks(items, "IDENT")], _nodes(items)[0]
+
     def symbol_ref(self, items: list[Any]) -> Expr:
         name = "".join(str(t) for t in items if isinstance(t, Token))
         call = [i for i in items if isinstance(i, tuple) and i[0] == "call"]
@@ -416,6 +424,32 @@ def parse(text: str) -> list[Statement]:
     for st, span in zip(stmts, spans, strict=False):
         st.text = span
     return stmts
+
+
+def parse_lambda(text: str) -> tuple[list[str], Expr]:
+    """vfilter.ParseLambda: ``x, y => expression`` as (parameter names, expression); raises
+    VQLParseError with participle's ``line:col: message`` (no snippet, unlike statements)."""
+    try:
+        tree = _lambda_parser().parse(text)
+        params, expr = _Build(text).transform(tree)
+    except UnexpectedCharacters as e:
+        _, line, col = _position(text, e.pos_in_stream or 0)
+        sample = text[e.pos_in_stream or 0:]
+        if len(sample) > 16:
+            sample = sample[:16] + "..."
+        raise VQLParseError(f"{line}:{col}: lexer: invalid input text {_go_quote(sample)}") \
+            from None
+    except UnexpectedToken as e:
+        if e.token.type == "$END":
+            _, line, col = _position(text, len(text))
+            raise VQLParseError(f'{line}:{col}: unexpected token "<EOF>"') from None
+        _, line, col = _position(text, e.token.start_pos or 0)
+        raise VQLParseError(f"{line}:{col}: unexpected token {_go_quote(str(e.token))}") \
+            from None
+    except UnexpectedEOF:
+        _, line, col = _position(text, len(text))
+        raise VQLParseError(f'{line}:{col}: unexpected token "<EOF>"') from None
+    return [unquote_ident(p) for p in params], expr
 
 
 def _in_select_exprs(e: UnexpectedInput) -> bool:

@@ -117,6 +117,8 @@ def eq(scope: Scope, a: object, b: object) -> bool:
         t = to_time(b)
         if t is not None:
             return a == t
+    elif hasattr(a, "vql_eq"):  # values with their own protocol (OSPath)
+        return bool(a.vql_eq(b))
     ia, ib = to_int(a), to_int(b)
     if ia is not None and ib is not None:
         return ia == ib
@@ -248,6 +250,8 @@ def _to_slice(scope: Scope, a: object) -> list[Any]:
 
 def add(scope: Scope, a: object, b: object) -> object:
     """AddDispatcher.Add."""
+    if hasattr(a, "vql_add"):  # values with their own protocol (OSPath)
+        return a.vql_add(scope, b)
     if isinstance(a, str):
         if isinstance(b, str):
             if len(a) + len(b) > _MAX_STR:
@@ -417,6 +421,8 @@ def match(scope: Scope, pattern: object, target: object) -> bool:
             from velonb.emulator.vql.gofmt import go_float_g
 
             return match(scope, pattern, go_float_g(target))
+        if hasattr(target, "vql_string"):  # values with their own protocol (OSPath)
+            return match(scope, pattern, target.vql_string())
     return False
 
 
@@ -434,6 +440,8 @@ def to_bool(scope: Scope, a: object) -> bool:
         for _ in a.eval(scope):
             return True
         return False
+    if hasattr(a, "vql_bool"):  # values with their own protocol (OSPath)
+        return bool(a.vql_bool())
     return isinstance(a, _dt.datetime)
 
 
@@ -486,4 +494,4 @@ def go_type_name(a: object) -> str:
         return "*vfilter._StoredQuery"
     if isinstance(a, _Scope):
         return "*scope.Scope"
-    return type(a).__name__
+    return str(getattr(a, "go_type", type(a).__name__))

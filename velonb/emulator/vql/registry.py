@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 FunctionImpl = Callable[..., object]
 PluginImpl = Callable[..., Iterable[Any]]
 ArgType = str  # "any" | "lazy" | "str" | "int" | "float" | "bool" | "dict" | "list" | "list_str"
-# | "query" | "time"
+# | "query" | "time" | "lambda"
 
 
 class VQLCallError(Exception):
@@ -206,6 +206,13 @@ def _convert(scope: Scope, typ: ArgType, raw: object) -> object:
         from velonb.emulator.vql.functions import time_from_any
 
         return time_from_any(scope, v)
+    if typ == "lambda":
+        from velonb.emulator.vql.lambdas import to_lambda
+
+        try:
+            return to_lambda(v)
+        except ValueError as e:
+            raise ArgError(str(e)) from None
     raise ArgError(f"Unsupported type for field {typ}")
 
 

@@ -57,7 +57,7 @@ class FSPathSpec(str):
         spec.components = parts
         return spec
 
-    def vql_member(self, name: str) -> tuple[object, bool]:
+    def vql_associative(self, scope: Scope, name: object) -> tuple[object, bool]:
         """``spec.Components`` and friends; (value, present)."""
         if name == "Components":
             return list(self.components), True

@@ -311,6 +311,7 @@ def whoami(scope: Scope, args: dict[str, Any]) -> object:
 # Register the other parts.
 from velonb.emulator.world import exports as _exports  # noqa: E402, F401
 from velonb.emulator.world import exports_hunts as _exports_hunts  # noqa: E402, F401
+from velonb.emulator.world import plugins_files as _plugins_files  # noqa: E402, F401
 from velonb.emulator.world import plugins_flows as _plugins_flows  # noqa: E402, F401
 from velonb.emulator.world import plugins_hunts as _plugins_hunts  # noqa: E402, F401
 from velonb.emulator.world import plugins_labels as _plugins_labels  # noqa: E402, F401
