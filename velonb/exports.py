@@ -72,18 +72,11 @@ class ExportedZip:
 def _server_file(conn: Connection, vql: str, env: dict[str, Any], org_id: str,
                  function: str, missing: FleetError) -> tuple[list[str], dict[str, Any]]:
     """Ask the server to write the zip; its components and its AvailableDownloads record."""
-    from velonb.errors import VQLRuntimeError
     from velonb.fleet_errors import permission_error
+    from velonb.fleet_flows import _checked
 
     what = "exporting a flow" if function == "create_flow_download" else "exporting a hunt"
-    try:
-        result = conn.execute(vql, env=env, org_id=org_id, strict=True)
-    except VQLRuntimeError as err:
-        messages = [line.message for line in (err.result.errors if err.result else [])]
-        denied = permission_error(messages or [str(err)], conn.config.user, what)
-        if denied is not None:
-            raise denied from None
-        raise
+    result = _checked(conn, vql, env, org_id, what)
     rows = result.frame.to_dict("records")
     if not rows:
         raise missing

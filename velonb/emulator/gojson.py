@@ -293,3 +293,46 @@ def _encoder(zone: _Zone) -> json.JSONEncoder:
         allow_nan=False,
         default=_default_for(zone),
     )
+
+
+def go_indent(compact: str, indent: str = " ") -> str:
+    """encoding/json.Indent of compact JSON: a line per element, ``": "`` after keys, empty
+    ``{}``/``[]`` kept whole; strings copied untouched."""
+    out: list[str] = []
+    depth = 0
+    in_string = escaped = False
+    need_newline = False
+    for char in compact:
+        if in_string:
+            out.append(char)
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if need_newline:
+            need_newline = False
+            if char in "]}":  # an empty object or array stays on its line
+                out.append(char)
+                depth -= 1
+                continue
+            out.append("\n" + indent * depth)
+        if char == '"':
+            in_string = True
+            out.append(char)
+        elif char in "{[":
+            out.append(char)
+            depth += 1
+            need_newline = True
+        elif char in "]}":
+            depth -= 1
+            out.append("\n" + indent * depth + char)
+        elif char == ",":
+            out.append(",\n" + indent * depth)
+        elif char == ":":
+            out.append(": ")
+        else:
+            out.append(char)
+    return "".join(out)

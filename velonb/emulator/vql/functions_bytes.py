@@ -158,47 +158,6 @@ def _rune_len(raw: bytes, i: int) -> int:
 # encode
 
 
-def go_json_indent(compact: str) -> str:
-    """Go's ``json.Indent(dst, src, "", " ")`` over compact JSON text (what velociraptor's
-    ``json.MarshalIndentWithOptions`` does): one space per level, ``": "`` after keys, empty
-    arrays and objects kept as ``[]``/``{}``, scalars as spelled."""
-    out: list[str] = []
-    depth = 0
-    in_string = escaped = False
-    i = 0
-    while i < len(compact):
-        ch = compact[i]
-        if in_string:
-            out.append(ch)
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-            out.append(ch)
-        elif ch in "[{":
-            if i + 1 < len(compact) and compact[i + 1] in "]}":
-                out.append(ch + compact[i + 1])
-                i += 1
-            else:
-                depth += 1
-                out.append(ch + "\n" + " " * depth)
-        elif ch in "]}":
-            depth -= 1
-            out.append("\n" + " " * depth + ch)
-        elif ch == ",":
-            out.append(",\n" + " " * depth)
-        elif ch == ":":
-            out.append(": ")
-        else:
-            out.append(ch)
-        i += 1
-    return "".join(out)
-
-
 @function("encode", Arg("string", required=True), Arg("type", "str", required=True))
 def encode(scope: Scope, args: dict[str, Any]) -> object:
     """Encode an item as json (indented), string, hex or base64 (unpadded); csv and yaml are
@@ -208,7 +167,7 @@ def encode(scope: Scope, args: dict[str, Any]) -> object:
     if kind in ("", "json"):
         tz, _ = scope.resolve("TZ")
         try:
-            return go_json_indent(gojson.dumps(item, gojson.resolve_zone(tz)))
+            return gojson.go_indent(gojson.dumps(item, gojson.resolve_zone(tz)))
         except ValueError as err:
             raise VQLCallError(str(err)) from None
     if kind == "string":  # utils.ToString

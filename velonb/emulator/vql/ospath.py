@@ -42,7 +42,7 @@ def join_components(components: list[str], sep: str) -> str:
     return sep.join(parts)
 
 
-def _zip_escape(component: str) -> str:
+def zip_escape(component: str) -> str:
     """utils.SanitizeStringForZip (the characters a zip member name may not hold)."""
     out: list[str] = []
     raw = go_bytes(component)
@@ -156,7 +156,7 @@ class OSPath:
         if kind == "registry":
             return join_components(comps, "\\").removeprefix("\\")
         if kind == "zip":
-            return "/" + "/".join(_zip_escape(c) for c in comps if c)
+            return "/" + "/".join(zip_escape(c) for c in comps if c)
         return join_components(comps, "/")
 
     def delegate_path(self) -> str:

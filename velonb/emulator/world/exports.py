@@ -27,7 +27,8 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from velonb.emulator.gojson import dumps
+from velonb.emulator.gojson import dumps, go_indent
+from velonb.emulator.vql.ospath import zip_escape as zip_component
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.world import flows as F
 from velonb.emulator.world.exports_csv import CSVEncoder
@@ -42,7 +43,6 @@ JSON, CSV = 1, 2
 _FORMATS = {"json": JSON, "jsonl": JSON, "": JSON, "csv": JSON | CSV, "csv_only": CSV}
 _ZERO_TIME = (1980, 1, 1, 0, 0, 0)  # Go's zero time.Time, as a zip entry can hold it
 _COMPRESSION = 5  # reporting.DEFAULT_COMPRESSION
-_ZIP_ESCAPE = frozenset('?"*:|<>%/\\')
 
 
 class FSPathSpec(str):
@@ -66,22 +66,6 @@ class FSPathSpec(str):
         if name == "String":
             return str(self), True
         return None, False
-
-
-def zip_component(component: str) -> str:
-    """``utils.SanitizeStringForZip``: reserved characters (and a leading or trailing dot or
-    space) become ``%XX``."""
-    out: list[str] = []
-    for pos, char in enumerate(component):
-        if (pos == 0 and char in ". ") or char in _ZIP_ESCAPE:
-            out.append(f"%{ord(char):02X}")
-        elif 0xDC80 <= ord(char) <= 0xDCFF:  # an undecodable byte kept by surrogateescape
-            out.append(f"%{ord(char) - 0xDC00:02X}")
-        else:
-            out.append(char)
-    if out and out[-1] in (".", " "):
-        out[-1] = f"%{ord(out[-1]):02X}"
-    return "".join(out)
 
 
 def zip_path(components: Iterable[str], extension: str = "") -> str:
@@ -156,49 +140,6 @@ class Container:
     @property
     def data(self) -> bytes:
         return self.buffer.getvalue()
-
-
-def go_indent(compact: str, indent: str = " ") -> str:
-    """encoding/json.Indent of compact JSON: a line per element, ``": "`` after keys, empty
-    ``{}``/``[]`` kept whole; strings copied untouched."""
-    out: list[str] = []
-    depth = 0
-    in_string = escaped = False
-    need_newline = False
-    for char in compact:
-        if in_string:
-            out.append(char)
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-            continue
-        if need_newline:
-            need_newline = False
-            if char in "]}":  # an empty object or array stays on its line
-                out.append(char)
-                depth -= 1
-                continue
-            out.append("\n" + indent * depth)
-        if char == '"':
-            in_string = True
-            out.append(char)
-        elif char in "{[":
-            out.append(char)
-            depth += 1
-            need_newline = True
-        elif char in "]}":
-            depth -= 1
-            out.append("\n" + indent * depth + char)
-        elif char == ",":
-            out.append(",\n" + indent * depth)
-        elif char == ":":
-            out.append(": ")
-        else:
-            out.append(char)
-    return "".join(out)
 
 
 def client_info_record(world: World, org_id: str, client_id: str) -> dict[str, Any]:
