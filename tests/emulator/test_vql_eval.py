@@ -110,6 +110,16 @@ def test_let_materialised_runs_once():
     assert len(rows) == 2 and len(rows[0]) == 2
 
 
+def test_member_of_a_lazy_let_expression_reduces_it_each_time():
+    """vfilter's AssociativeDispatcher reduces a StoredExpression in a sub-scope before the
+    member lookup, so ``X.a`` works on ``LET X = dict(...)`` (not only on ``LET X <=``)."""
+    rows, logs = run(
+        "LET X = dict(a=dict(b=2), n=log(message='reduced', dedup=-1)) "
+        "SELECT X.a.b AS B, X['a'] AS A, X.missing AS M FROM scope()")
+    assert rows == [[{"B": 2, "A": {"b": 2}, "M": None}]]
+    assert logs == ["DEFAULT:reduced"] * 3  # not cached: one reduction per use
+
+
 def test_let_lazy_expression_and_stored_query_call():
     rows, _ = run(
         "LET X(foo) = SELECT *, foo FROM range(start=foo, end=foo + 2) "

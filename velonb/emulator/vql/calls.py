@@ -94,6 +94,11 @@ class StoredExpression:
         self.params = params
         self.defaults = defaults
 
+    def vql_associative(self, scope: Scope, key: object) -> tuple[object, bool]:
+        """``X.a`` on a lazy ``LET X = expr``: the expression is reduced in a sub-scope first
+        (vfilter's AssociativeDispatcher)."""
+        return associative(scope, self.expr.eval(scope.copy()), key)
+
 
 def build_call_args(scope: Scope, args: list[CallArg] | None, target: Any) -> dict[str, object]:
     """Arguments for a stored function/query call, with declared defaults applied."""
