@@ -49,6 +49,8 @@ def _start_emulator(args: argparse.Namespace, config_path: Path, roles: list[str
     emulator = Emulator(host=args.host, port=args.port, world=world,
                         allow_remote=getattr(args, "allow_remote", False)).start()
     emulator.write_api_client_config(config_path, name=args.user, roles=roles or None)
+    if roles and args.publish_queue:
+        emulator.grant_publish(args.user, args.publish_queue)
     return emulator
 
 
@@ -106,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="role(s) to grant, repeatable or comma separated (default administrator); "
         "--role '' writes a config without a user record",
+    )
+    emulator.add_argument(
+        "--publish-queue", action="append", default=[], metavar="ARTIFACT",
+        help="an event artifact the user may push rows to (gRPC PushEvents), repeatable",
     )
     emulator.add_argument(
         "--allow-remote", action="store_true",

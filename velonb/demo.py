@@ -54,6 +54,8 @@ __all__ = [
 DEMO_USER = "analyst"
 # Least privilege for the notebooks: query and read (api) plus collect and hunt (investigator).
 DEMO_ROLES = ("api", "investigator")
+#: the event artifact the demo user may push findings to (Connection.push_events)
+FINDINGS_QUEUE = "Custom.Notebook.Findings"
 FLOW_DELAY = 1.0  # seconds a collection takes in the demo world
 HUNT_CLIENT_DELAY = 0.2  # seconds between two clients of a hunt starting
 DISCOVERY_VARS = ("VELONB_API_CONFIG", "VELOCIRAPTOR_API_FILE", "VELOCIRAPTOR_API_CONFIG",
@@ -119,6 +121,7 @@ def start_demo_emulator(config_path: Path, *, host: str = "127.0.0.1", port: int
     world = World.empty(**kw) if empty else World(seed=seed, **kw)
     emulator = Emulator(host=host, port=port, world=world).start()
     emulator.write_api_client_config(config_path, name=DEMO_USER, roles=DEMO_ROLES)
+    emulator.grant_publish(DEMO_USER, [FINDINGS_QUEUE])
     return emulator
 
 

@@ -135,6 +135,21 @@ class FleetMixin:
 
     # -- orgs and clients ------------------------------------------------------------------
 
+    def push_events(self, artifact: str, rows: Any, *, client: str | Client = "server",
+                    flow_id: str = "", org_id: str | None = None) -> int:
+        """Push rows (a DataFrame, dicts) into an event artifact's queue (gRPC PushEvents);
+        the number sent. ``client``: ``server`` for server artifacts, else a client (id or
+        hostname). Needs the artifact in your ``publish_queues`` (see :mod:`velonb.push`).
+        """
+        from velonb.push import push_events
+
+        org = self._org(org_id)
+        client_id = client if client == "server" or (isinstance(client, str) and
+                                                      client.startswith("C.")) \
+            else self.client(client, org_id=org).client_id
+        return push_events(self, artifact, rows, client_id=str(client_id),  # type: ignore[arg-type]
+                           flow_id=flow_id, org_id=org)
+
     def orgs(self, *, dry_run: bool = False) -> pd.DataFrame:
         """The orgs this user belongs to: org_id, name (root is ``"root"``)."""
         import pandas as pd

@@ -21,13 +21,24 @@ def test_emulator_command_writes_private_config(tmp_path, monkeypatch, capsys):
     config = tmp_path / "out" / "api.yaml"
     stopped = threading.Event()
 
+    granted: list[bool] = []
+
     def fake_serve(out):
         stopped.set()
 
+    real_start = cli._start_emulator
+
+    def start(args, config_path, roles):
+        emulator = real_start(args, config_path, roles)
+        granted.append(emulator.acl.may_publish("bob", "root", "Custom.Notebook.Findings"))
+        return emulator
+
     monkeypatch.setattr(cli, "_serve_forever", fake_serve)
-    argv = ["emulator", "--config-out", str(config), "--user", "bob", "--role", "api"]
+    monkeypatch.setattr(cli, "_start_emulator", start)
+    argv = ["emulator", "--config-out", str(config), "--user", "bob", "--role", "api",
+            "--publish-queue", "Custom.Notebook.Findings"]
     assert cli.main(argv) == 0
-    assert stopped.is_set()
+    assert stopped.is_set() and granted == [True]
     text = capsys.readouterr().out
     assert "listening on 127.0.0.1:" in text and str(config) in text
     assert "PRIVATE KEY" not in text

@@ -58,6 +58,9 @@ def check_findings(stem: str, text: str, *, live: bool) -> None:
         assert re.search(r"DC-01\s+touched", text)
         assert f"stolen account(s): {INCIDENT.stolen_account}" in text
         assert f"service {INCIDENT.service_name}" in text
+        if live:
+            assert re.search(r"published [1-9]\d* affected hosts to Custom\.Notebook\.Findings",
+                             text)
     elif stem == "07-live-monitoring":
         seen = re.search(r"(\d+) of (\d+) scheduled clients seen live", text)
         assert seen and seen.group(1) == seen.group(2) != "0", seen

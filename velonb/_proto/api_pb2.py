@@ -27,7 +27,7 @@ _sym_db = _symbol_database.Default()
 from velonb._proto import vql_pb2 as vql__pb2
 
 
-DESCRIPTOR = _velonb_pool.POOL.AddSerializedFile(b'\n\tapi.proto\x12\x05proto\x1a\tvql.proto\"\x96\x01\n\rVFSFileBuffer\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0e\n\x06length\x18\x04 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x12\n\ncomponents\x18\x06 \x03(\t\x12\x0e\n\x06org_id\x18\x07 \x01(\t\x12\x14\n\x07padding\x18\x08 \x01(\x08H\x00\x88\x01\x01\x42\n\n\x08_padding\"%\n\x12HealthCheckRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\"\x8b\x01\n\x13HealthCheckResponse\x12\x38\n\x06status\x18\x01 \x01(\x0e\x32(.proto.HealthCheckResponse.ServingStatus\":\n\rServingStatus\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0b\n\x07SERVING\x10\x01\x12\x0f\n\x0bNOT_SERVING\x10\x02\x32\xbf\x01\n\x03\x41PI\x12\x38\n\x05Query\x12\x17.proto.VQLCollectorArgs\x1a\x12.proto.VQLResponse\"\x00\x30\x01\x12<\n\x0cVFSGetBuffer\x12\x14.proto.VFSFileBuffer\x1a\x14.proto.VFSFileBuffer\"\x00\x12@\n\x05\x43heck\x12\x19.proto.HealthCheckRequest\x1a\x1a.proto.HealthCheckResponse\"\x00\x42\x31Z/www.velocidex.com/golang/velociraptor/api/protob\x06proto3')
+DESCRIPTOR = _velonb_pool.POOL.AddSerializedFile(b'\n\tapi.proto\x12\x05proto\x1a\tvql.proto\"\x96\x01\n\rVFSFileBuffer\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0e\n\x06offset\x18\x03 \x01(\x04\x12\x0e\n\x06length\x18\x04 \x01(\r\x12\x0c\n\x04\x64\x61ta\x18\x05 \x01(\x0c\x12\x12\n\ncomponents\x18\x06 \x03(\t\x12\x0e\n\x06org_id\x18\x07 \x01(\t\x12\x14\n\x07padding\x18\x08 \x01(\x08H\x00\x88\x01\x01\x42\n\n\x08_padding\"\x96\x01\n\x10PushEventRequest\x12\x10\n\x08\x61rtifact\x18\x01 \x01(\t\x12\x11\n\tclient_id\x18\x02 \x01(\t\x12\x0f\n\x07\x66low_id\x18\x03 \x01(\t\x12\r\n\x05jsonl\x18\x04 \x01(\x0c\x12\x0c\n\x04rows\x18\x05 \x01(\x03\x12\x0e\n\x06org_id\x18\x06 \x01(\t\x12\r\n\x05write\x18\x07 \x01(\x08\x12\x10\n\x08username\x18\x08 \x01(\t\"\x07\n\x05\x45mpty\"%\n\x12HealthCheckRequest\x12\x0f\n\x07service\x18\x01 \x01(\t\"\x8b\x01\n\x13HealthCheckResponse\x12\x38\n\x06status\x18\x01 \x01(\x0e\x32(.proto.HealthCheckResponse.ServingStatus\":\n\rServingStatus\x12\x0b\n\x07UNKNOWN\x10\x00\x12\x0b\n\x07SERVING\x10\x01\x12\x0f\n\x0bNOT_SERVING\x10\x02\x32\xf6\x01\n\x03\x41PI\x12\x38\n\x05Query\x12\x17.proto.VQLCollectorArgs\x1a\x12.proto.VQLResponse\"\x00\x30\x01\x12<\n\x0cVFSGetBuffer\x12\x14.proto.VFSFileBuffer\x1a\x14.proto.VFSFileBuffer\"\x00\x12\x35\n\nPushEvents\x12\x17.proto.PushEventRequest\x1a\x0c.proto.Empty\"\x00\x12@\n\x05\x43heck\x12\x19.proto.HealthCheckRequest\x1a\x1a.proto.HealthCheckResponse\"\x00\x42\x31Z/www.velocidex.com/golang/velociraptor/api/protob\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,12 +37,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'Z/www.velocidex.com/golang/velociraptor/api/proto'
   _globals['_VFSFILEBUFFER']._serialized_start=32
   _globals['_VFSFILEBUFFER']._serialized_end=182
-  _globals['_HEALTHCHECKREQUEST']._serialized_start=184
-  _globals['_HEALTHCHECKREQUEST']._serialized_end=221
-  _globals['_HEALTHCHECKRESPONSE']._serialized_start=224
-  _globals['_HEALTHCHECKRESPONSE']._serialized_end=363
-  _globals['_HEALTHCHECKRESPONSE_SERVINGSTATUS']._serialized_start=305
-  _globals['_HEALTHCHECKRESPONSE_SERVINGSTATUS']._serialized_end=363
-  _globals['_API']._serialized_start=366
-  _globals['_API']._serialized_end=557
+  _globals['_PUSHEVENTREQUEST']._serialized_start=185
+  _globals['_PUSHEVENTREQUEST']._serialized_end=335
+  _globals['_EMPTY']._serialized_start=337
+  _globals['_EMPTY']._serialized_end=344
+  _globals['_HEALTHCHECKREQUEST']._serialized_start=346
+  _globals['_HEALTHCHECKREQUEST']._serialized_end=383
+  _globals['_HEALTHCHECKRESPONSE']._serialized_start=386
+  _globals['_HEALTHCHECKRESPONSE']._serialized_end=525
+  _globals['_HEALTHCHECKRESPONSE_SERVINGSTATUS']._serialized_start=467
+  _globals['_HEALTHCHECKRESPONSE_SERVINGSTATUS']._serialized_end=525
+  _globals['_API']._serialized_start=528
+  _globals['_API']._serialized_end=774
 # @@protoc_insertion_point(module_scope)

@@ -27,6 +27,30 @@ class VFSFileBuffer(_message.Message):
     padding: bool
     def __init__(self, client_id: _Optional[str] = ..., offset: _Optional[int] = ..., length: _Optional[int] = ..., data: _Optional[bytes] = ..., components: _Optional[_Iterable[str]] = ..., org_id: _Optional[str] = ..., padding: bool = ...) -> None: ...
 
+class PushEventRequest(_message.Message):
+    __slots__ = ("artifact", "client_id", "flow_id", "jsonl", "rows", "org_id", "write", "username")
+    ARTIFACT_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FLOW_ID_FIELD_NUMBER: _ClassVar[int]
+    JSONL_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    ORG_ID_FIELD_NUMBER: _ClassVar[int]
+    WRITE_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    artifact: str
+    client_id: str
+    flow_id: str
+    jsonl: bytes
+    rows: int
+    org_id: str
+    write: bool
+    username: str
+    def __init__(self, artifact: _Optional[str] = ..., client_id: _Optional[str] = ..., flow_id: _Optional[str] = ..., jsonl: _Optional[bytes] = ..., rows: _Optional[int] = ..., org_id: _Optional[str] = ..., write: bool = ..., username: _Optional[str] = ...) -> None: ...
+
+class Empty(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
 class HealthCheckRequest(_message.Message):
     __slots__ = ("service",)
     SERVICE_FIELD_NUMBER: _ClassVar[int]

@@ -46,6 +46,11 @@ class APIStub(object):
                 request_serializer=api__pb2.VFSFileBuffer.SerializeToString,
                 response_deserializer=api__pb2.VFSFileBuffer.FromString,
                 _registered_method=True)
+        self.PushEvents = channel.unary_unary(
+                '/proto.API/PushEvents',
+                request_serializer=api__pb2.PushEventRequest.SerializeToString,
+                response_deserializer=api__pb2.Empty.FromString,
+                _registered_method=True)
         self.Check = channel.unary_unary(
                 '/proto.API/Check',
                 request_serializer=api__pb2.HealthCheckRequest.SerializeToString,
@@ -63,6 +68,12 @@ class APIServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def VFSGetBuffer(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def PushEvents(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -86,6 +97,11 @@ def add_APIServicer_to_server(servicer, server):
                     servicer.VFSGetBuffer,
                     request_deserializer=api__pb2.VFSFileBuffer.FromString,
                     response_serializer=api__pb2.VFSFileBuffer.SerializeToString,
+            ),
+            'PushEvents': grpc.unary_unary_rpc_method_handler(
+                    servicer.PushEvents,
+                    request_deserializer=api__pb2.PushEventRequest.FromString,
+                    response_serializer=api__pb2.Empty.SerializeToString,
             ),
             'Check': grpc.unary_unary_rpc_method_handler(
                     servicer.Check,
@@ -147,6 +163,33 @@ class API(object):
             '/proto.API/VFSGetBuffer',
             api__pb2.VFSFileBuffer.SerializeToString,
             api__pb2.VFSFileBuffer.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def PushEvents(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/proto.API/PushEvents',
+            api__pb2.PushEventRequest.SerializeToString,
+            api__pb2.Empty.FromString,
             options,
             channel_credentials,
             insecure,

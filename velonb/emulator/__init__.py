@@ -185,6 +185,12 @@ class Emulator:
         """Create the user record if needed and grant ``roles`` in ``org_id``."""
         return self.acl.add_user(name, roles, org_id)
 
+    def grant_publish(self, name: str, artifacts: Iterable[str],
+                      org_id: str = ROOT_ORG_ID) -> None:
+        """Let ``name`` push events (gRPC PushEvents) to ``artifacts`` in ``org_id``: the
+        ``publish_queues`` of its policy, which no role grants."""
+        self.acl.set_publish_queues(name, artifacts, org_id)
+
     # -- client configs -----------------------------------------------------------------
     def write_api_client_config(
         self,

@@ -110,6 +110,8 @@ class User:
 
     name: str
     roles: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # the policy's publish_queues per org: the artifacts PushEvents may write to
+    publish_queues: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 class AccessControl:
@@ -182,3 +184,24 @@ class AccessControl:
     def check(self, name: str, org_id: str, permission: str) -> bool:
         """True when ``name`` holds ``permission`` in ``org_id``."""
         return name == SUPERUSER or permission in self.permissions(name, org_id)
+
+    def set_publish_queues(self, name: str, artifacts: Iterable[str],
+                           org_id: str = ROOT_ORG_ID) -> None:
+        """Set the user's ``publish_queues`` in ``org_id`` (``acl grant <user>
+        '{"publish_queues": [...]}'``); no role grants it, administrators included."""
+        user = self.get_user(name)
+        if user is None:
+            raise ValueError(f"User not found: {name}")
+        with self._lock:
+            user.publish_queues[ROOT_ORG_ID if is_root_org(org_id) else org_id] = \
+                tuple(dict.fromkeys(artifacts))
+
+    def may_publish(self, name: str, org_id: str, artifact: str) -> bool:
+        """CheckAccessWithToken(PUBLISH, artifact): the superuser, or the queue is listed."""
+        if name == SUPERUSER:
+            return True
+        user = self.get_user(name)
+        if user is None:
+            return False
+        return artifact in user.publish_queues.get(
+            ROOT_ORG_ID if is_root_org(org_id) else org_id, ())

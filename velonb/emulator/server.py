@@ -11,6 +11,7 @@ grpc-go's defaults: 4 MiB receive limit, unlimited (MaxInt32) send, keepalive en
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent import futures
 from typing import Any
@@ -21,6 +22,7 @@ from velonb._proto import api_pb2, api_pb2_grpc
 from velonb.emulator.acl import SUPERUSER, AccessControl, is_root_org
 from velonb.emulator.faults import Faults
 from velonb.emulator.filestore import FileStore
+from velonb.emulator.gojson import dumps
 from velonb.emulator.streaming import Caller, QueryStream
 
 __all__ = ["SERVER_OPTIONS", "ApiServicer", "build_server"]
@@ -36,6 +38,17 @@ SERVER_OPTIONS: list[tuple[str, int]] = [
     ("grpc.http2.min_recv_ping_interval_without_data_ms", 5 * 60 * 1000),
     ("grpc.http2.max_ping_strikes", 2),
 ]
+
+
+def append_jsonl_item(jsonl: bytes, name: str, value: str) -> bytes:
+    """json.AppendJsonlItem: ``,"name":value`` before every ``}`` that ends a line (a last
+    line without its newline gets one first); empty input stays empty."""
+    if not jsonl:
+        return jsonl
+    if not jsonl.endswith(b"\n"):
+        jsonl += b"\n"
+    extra = b"," + json.dumps(name).encode() + b":" + dumps(value).encode()
+    return jsonl.replace(b"}\n", extra + b"}\n")
 
 
 def _identity(context: grpc.ServicerContext) -> str:
@@ -136,6 +149,39 @@ class ApiServicer(api_pb2_grpc.APIServicer):
             raise AssertionError("context.abort raises")  # for type checkers without grpc stubs
         self.faults.vfs_check(context, len(data))
         return api_pb2.VFSFileBuffer(data=data)
+
+    def PushEvents(self, request: Any, context: grpc.ServicerContext) -> Any:
+        """api/events.go: rows into an artifact's queue, for callers allowed to publish to it
+        (``publish_queues``); a regular user's rows get ``_Sender`` and are always written."""
+        from velonb.emulator.world.push import PushError, parse_rows, push_rows
+
+        name = _identity(context)
+        if name != SUPERUSER and self.acl.get_user(name) is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, "Not Found")
+        org = self.acl.get_org(request.org_id)
+        if org is None:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "Org not found")
+        assert org is not None
+        jsonl, username = bytes(request.jsonl), request.username
+        if name != SUPERUSER:
+            if not self.acl.may_publish(name, org.id, request.artifact):
+                context.abort(grpc.StatusCode.PERMISSION_DENIED,
+                              f"Permission denied: PUBLISH {name} to {request.artifact}")
+            jsonl = append_jsonl_item(jsonl, "_Sender", name)
+            username = name  # and ``write`` is forced on
+        username = username or name
+        try:
+            rows = parse_rows(jsonl)
+        except ValueError as err:
+            context.abort(grpc.StatusCode.UNAVAILABLE, str(err))
+        if self.world is not None and rows:
+            try:  # ``write`` unset (superuser only): the real server only broadcasts; the
+                # emulator keeps those rows too (no minion/master split to model)
+                push_rows(self.world, org.id, request.artifact, request.client_id,
+                          request.flow_id, username, rows)
+            except PushError as err:
+                context.abort(grpc.StatusCode.UNKNOWN, str(err))
+        return api_pb2.Empty()
 
     def Check(self, request: Any, context: grpc.ServicerContext) -> Any:
         _identity(context)  # TLS version gate only: any verified client may ping
