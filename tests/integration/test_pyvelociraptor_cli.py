@@ -1,7 +1,8 @@
-"""pyvelociraptor's own ``pyvelociraptor_fetch_flow_uploads`` downloads a FileFinder collection's
-uploads from the emulator byte for byte (it runs ``SELECT Upload.Components AS Components FROM
-uploads(flow_id=FlowId, client_id=ClientId)`` with env ClientId/FlowId, then VFSGetBuffer in
-1 MiB chunks until an empty buffer)."""
+"""pyvelociraptor's own CLIs against the emulator: ``pyvelociraptor_fetch_flow_uploads``
+downloads a FileFinder collection's uploads byte for byte (``SELECT Upload.Components AS
+Components FROM uploads(flow_id=FlowId, client_id=ClientId)`` with env ClientId/FlowId, then
+VFSGetBuffer in 1 MiB chunks until an empty buffer) or, with ``--zip``, the flow's export;
+``pyvelociraptor_push_event`` pushes JSONL into an event queue."""
 
 from __future__ import annotations
 
@@ -66,3 +67,21 @@ def test_fetch_flow_uploads_zip_gets_the_export(pyvelo_python, emulator, world, 
     names = zipfile.ZipFile(io.BytesIO(stored)).namelist()
     assert sum(n.startswith("uploads/auto/C%3A/Windows/Prefetch/") for n in names) == \
         len(flow.uploads) > 1
+
+
+def test_push_event_cli_reaches_the_queue(pyvelo_python, emulator, world, tmp_path):
+    """pyvelociraptor's own ``pyvelociraptor_push_event`` (PushEvents with JSONL)."""
+    import json
+
+    emulator.add_user("pyvelo-pusher", ["api"])
+    emulator.grant_publish("pyvelo-pusher", ["Custom.Notebook.Findings"])
+    config = emulator.write_api_client_config(tmp_path / "api.yaml", name="pyvelo-pusher")
+    cli = pyvelo_python.parent / "pyvelociraptor_push_event"
+    event = json.dumps([{"Host": "WKS-FIN-0042", "Verdict": "infected"}, {"Host": "DC-01"}])
+    run = subprocess.run([str(cli), str(config), "Custom.Notebook.Findings", event],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    stored = [r for r in world.bus.stored("root", "server", "Custom.Notebook.Findings")
+              if r.get("_Sender") == "pyvelo-pusher"]
+    assert [(r["Host"], r.get("Verdict")) for r in stored] == [("WKS-FIN-0042", "infected"),
+                                                              ("DC-01", None)]
