@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 
 from velonb._proto import api_pb2, api_pb2_grpc
-from velonb.emulator.acl import SUPERUSER, AccessControl, is_root_org
+from velonb.emulator.acl import SUPERUSER, AccessControl, Org, is_root_org
 from velonb.emulator.faults import Faults
 from velonb.emulator.filestore import FileStore
 from velonb.emulator.gojson import dumps
@@ -124,15 +124,20 @@ class ApiServicer(api_pb2_grpc.APIServicer):
             with self._lock:
                 self._streams.discard(stream)
 
-    def VFSGetBuffer(self, request: Any, context: grpc.ServicerContext) -> Any:
+    def _user_and_org(self, request: Any, context: grpc.ServicerContext) -> tuple[str, Org]:
+        """GetUserFromContext and the org switch of the unary RPCs, failing as api.Status()
+        reports it: "User not found" wraps os.ErrNotExist (NOT_FOUND "Not Found")."""
         name = _identity(context)
         if name != SUPERUSER and self.acl.get_user(name) is None:
-            # "User not found" wraps os.ErrNotExist; api.Status() turns that into this.
             context.abort(grpc.StatusCode.NOT_FOUND, "Not Found")
         org = self.acl.get_org(request.org_id)
         if org is None:
             context.abort(grpc.StatusCode.UNAVAILABLE, "Org not found")
         assert org is not None
+        return name, org
+
+    def VFSGetBuffer(self, request: Any, context: grpc.ServicerContext) -> Any:
+        name, org = self._user_and_org(request, context)
         if not self.acl.check(name, org.id, "READ_RESULTS"):
             context.abort(grpc.StatusCode.PERMISSION_DENIED, "User is not allowed to view the VFS.")
         if request.client_id:
@@ -155,13 +160,7 @@ class ApiServicer(api_pb2_grpc.APIServicer):
         (``publish_queues``); a regular user's rows get ``_Sender`` and are always written."""
         from velonb.emulator.world.push import PushError, parse_rows, push_rows
 
-        name = _identity(context)
-        if name != SUPERUSER and self.acl.get_user(name) is None:
-            context.abort(grpc.StatusCode.NOT_FOUND, "Not Found")
-        org = self.acl.get_org(request.org_id)
-        if org is None:
-            context.abort(grpc.StatusCode.UNAVAILABLE, "Org not found")
-        assert org is not None
+        name, org = self._user_and_org(request, context)
         jsonl, username = bytes(request.jsonl), request.username
         if name != SUPERUSER:
             if not self.acl.may_publish(name, org.id, request.artifact):
