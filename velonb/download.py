@@ -115,9 +115,10 @@ def _read(conn: Connection, components: list[str], offset: int, length: int,
 
 
 def pull_into(conn: Connection, components: list[str], part: Path, offset: int, size: int, *,
-              org_id: str, chunk_size: int, on_chunk: Callable[[int], None]) -> int:
+              org_id: str, chunk_size: int, on_chunk: Callable[[bytes], None]) -> int:
     """Append a file store file to ``part`` from ``offset`` in ``chunk_size`` reads until the
-    server sends nothing or ``size`` (when known) is reached; the bytes now in ``part``."""
+    server sends nothing or ``size`` (when known) is reached; the bytes now in ``part``.
+    ``on_chunk`` sees each chunk as written."""
     with open(part, "ab") as handle:
         while True:
             data = _read(conn, components, offset, chunk_size, org_id)
@@ -126,7 +127,7 @@ def pull_into(conn: Connection, components: list[str], part: Path, offset: int, 
             handle.write(data)
             handle.flush()
             offset += len(data)
-            on_chunk(len(data))
+            on_chunk(data)
             if size and offset >= size:
                 break
     return offset
@@ -180,9 +181,9 @@ def download_uploads(
             start = offset
             done += offset
 
-            def advance(nbytes: int) -> None:
+            def advance(chunk: bytes) -> None:
                 nonlocal done
-                done += nbytes
+                done += len(chunk)
                 if progress is not None:
                     progress(done, total)
 

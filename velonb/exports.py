@@ -151,10 +151,12 @@ def _fetch(conn: Connection, components: list[str], record: dict[str, Any],
     part = target.with_name(target.name + PART_SUFFIX)
     part.unlink(missing_ok=True)  # the server wrote a new zip: nothing earlier belongs to it
     done = 0
+    hashed = hashlib.sha256()
 
-    def advance(nbytes: int) -> None:
+    def advance(chunk: bytes) -> None:  # hashed as received: no second pass over the file
         nonlocal done
-        done += nbytes
+        done += len(chunk)
+        hashed.update(chunk)
         if progress is not None:
             progress(done, size)
 
@@ -166,7 +168,7 @@ def _fetch(conn: Connection, components: list[str], record: dict[str, Any],
         raise DownloadInterrupted(
             f"export download interrupted after {done} of {size or '?'} bytes",
             hint="call export() again: the server writes a new zip") from None
-    digest = _sha256(part)
+    digest = hashed.hexdigest()
     if (size and received != size) or (expected and digest != expected):
         part.unlink(missing_ok=True)
         raise DownloadError(
@@ -177,10 +179,3 @@ def _fetch(conn: Connection, components: list[str], record: dict[str, Any],
     return ExportedZip(target, received, digest, "fs:/" + "/".join(components),
                       verified=bool(expected))
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()

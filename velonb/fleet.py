@@ -144,11 +144,15 @@ class FleetMixin:
         from velonb.push import push_events
 
         org = self._org(org_id)
-        client_id = client if client == "server" or (isinstance(client, str) and
-                                                      client.startswith("C.")) \
-            else self.client(client, org_id=org).client_id
-        return push_events(self, artifact, rows, client_id=str(client_id),  # type: ignore[arg-type]
-                           flow_id=flow_id, org_id=org)
+        return push_events(self, artifact, rows,  # type: ignore[arg-type]
+                           client_id=self._client_id(client, org), flow_id=flow_id, org_id=org)
+
+    def _client_id(self, client: str | Client, org: str) -> str:
+        """A client id from a Client, an id (``C.…``, ``server``) or a hostname."""
+        client_id = client.client_id if isinstance(client, Client) else str(client)
+        if not client_id.startswith("C.") and client_id != "server":
+            client_id = self.client(client_id, org_id=org).client_id
+        return client_id
 
     def orgs(self, *, dry_run: bool = False) -> pd.DataFrame:
         """The orgs this user belongs to: org_id, name (root is ``"root"``)."""
@@ -412,10 +416,7 @@ class FleetMixin:
         import pandas as pd
 
         org = self._org(org_id)
-        client_id = client.client_id if isinstance(client, Client) else str(client)
-        if not client_id.startswith("C.") and client_id != "server":
-            client_id = self.client(client_id, org_id=org).client_id
-        env = {"ClientId": client_id}
+        env = {"ClientId": self._client_id(client, org)}
         if dry_run:
             return self._plan(FLOWS_VQL, env, org, "flows()")  # type: ignore[return-value]
         out = []

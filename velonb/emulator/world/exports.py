@@ -31,7 +31,7 @@ from velonb.emulator.gojson import dumps, go_indent
 from velonb.emulator.vql.ospath import zip_escape as zip_component
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.world import flows as F
-from velonb.emulator.world.exports_csv import CSVEncoder
+from velonb.emulator.world.exports_csv import CSVEncoder, with_context
 from velonb.emulator.world.plugins import _R, check, world_of
 from velonb.emulator.world.zip_aes import encrypted_zip
 
@@ -82,7 +82,6 @@ class Container:
         self.buffer = io.BytesIO()
         self.zip = zipfile.ZipFile(self.buffer, "w", zipfile.ZIP_DEFLATED,
                                    compresslevel=_COMPRESSION)
-        self.timestamp = int(time.time())
         self.uncompressed = 0
         self.members = 0
 
@@ -100,16 +99,21 @@ class Container:
         """WriteJSON: Velocidex json, indented by one space (json.Indent)."""
         self.write(name, go_indent(dumps(value)).encode("utf-8", "surrogateescape"))
 
-    def copy_result_set(self, dest: list[str], lines: Iterable[str], fmt: int) -> None:
-        """copyResultSetIntoContainer: the JSONL as stored (and/or its CSV)."""
+    def copy_result_set(self, dest: list[str], lines: Iterable[str], fmt: int,
+                        extras: Iterable[dict[str, Any]] | None = None) -> None:
+        """copyResultSetIntoContainer: the JSONL as stored (and/or its CSV). With ``extras``
+        (one dict per line: a hunt's FlowId, ClientId, Fqdn) each row gets those fields
+        appended, re-encoded as ConvertJSONL's writeJsonObject does."""
         jsonl: list[str] = []
         table: list[str] = []
         encoder = CSVEncoder()
-        for line in lines:
+        pairs = zip(lines, extras, strict=True) if extras is not None else \
+            ((line, None) for line in lines)
+        for line, extra in pairs:
             if fmt & JSON:
-                jsonl.append(line + "\n")
+                jsonl.append((line if extra is None else with_context(line, extra)) + "\n")
             if fmt & CSV:
-                table.append(encoder.encode(line))
+                table.append(encoder.encode(line, extra))
         if fmt & JSON:
             self.write(zip_path(dest, ".json"), "".join(jsonl).encode(), dated=False)
         if fmt & CSV:

@@ -109,3 +109,11 @@ class CSVEncoder:
                 text = value if isinstance(value, str) else dumps(value)
                 cells[self.index[key]] = _excel_safe(text)
         return out + ",".join(_csv_field(c) for c in cells) + "\n"
+
+
+def with_context(line: str, extra: dict[str, Any]) -> str:
+    """writeJsonObject: the row's own keys and values (fastjson) then the extra ones."""
+    row = json.loads(line, parse_int=JSONNumber, parse_float=JSONNumber)
+    pieces = [fastjson_value(k) + ":" + fastjson_value(v) for k, v in row.items()]
+    pieces += ['"' + k + '":' + dumps(v) for k, v in extra.items()]
+    return "{" + ",".join(pieces) + "}"

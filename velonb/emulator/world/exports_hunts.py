@@ -11,7 +11,6 @@ each flow's own export under ``<hostname>-<client id>/``. The file is
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -19,21 +18,12 @@ from typing import TYPE_CHECKING, Any
 from velonb.emulator.gojson import dumps
 from velonb.emulator.vql.registry import Arg, VQLCallError, function
 from velonb.emulator.world import exports as E  # by module: plugins imports both
-from velonb.emulator.world.exports_csv import CSVEncoder, JSONNumber, fastjson_value
 from velonb.emulator.world.plugins import _R, check, world_of
 
 if TYPE_CHECKING:
     from velonb.emulator.vql.scope import Scope
     from velonb.emulator.world import World
     from velonb.emulator.world.hunts import Hunt
-
-
-def _with_context(line: str, extra: dict[str, str]) -> str:
-    """writeJsonObject: the row's own keys and values (fastjson) then the extra ones."""
-    row = json.loads(line, parse_int=JSONNumber, parse_float=JSONNumber)
-    pieces = [fastjson_value(k) + ":" + fastjson_value(v) for k, v in row.items()]
-    pieces += ['"' + k + '":' + dumps(v) for k, v in extra.items()]
-    return "{" + ",".join(pieces) + "}"
 
 
 def _combined_rows(world: World, hunt: Hunt, source: str) -> Iterator[tuple[str, dict[str, str]]]:
@@ -49,19 +39,9 @@ def _combined_rows(world: World, hunt: Hunt, source: str) -> Iterator[tuple[str,
 def write_combined(container: E.Container, world: World, hunt: Hunt, fmt: int) -> None:
     """generateCombinedResults: one ``results/All <source>`` result set per artifact source."""
     for source in hunt.artifact_sources:
-        jsonl: list[str] = []
-        table: list[str] = []
-        encoder = CSVEncoder()
-        for line, extra in _combined_rows(world, hunt, source):
-            if fmt & E.JSON:
-                jsonl.append(_with_context(line, extra) + "\n")
-            if fmt & E.CSV:
-                table.append(encoder.encode(line, extra))
-        dest = ["results", "All " + source]
-        if fmt & E.JSON:
-            container.write(E.zip_path(dest, ".json"), "".join(jsonl).encode(), dated=False)
-        if fmt & E.CSV:
-            container.write(E.zip_path(dest, ".csv"), "".join(table).encode(), dated=False)
+        pairs = list(_combined_rows(world, hunt, source))
+        container.copy_result_set(["results", "All " + source], [line for line, _ in pairs],
+                                  fmt, [extra for _, extra in pairs])
 
 
 @function("create_hunt_download", Arg("hunt_id", "str", required=True),
