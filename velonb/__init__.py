@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from velonb._frames_dicts import SharedDict
     from velonb.cache import Cache, offline
     from velonb.cache_run import replay
     from velonb.config import ApiClientConfig, load_config
@@ -21,6 +22,7 @@ __all__ = [
     "Cache",
     "Connection",
     "QueryResult",
+    "SharedDict",
     "VelonbError",
     "__version__",
     "connect",
@@ -36,6 +38,7 @@ _LAZY = {
     "QueryResult": "velonb.query",
     "connect": "velonb.query",
     "VelonbError": "velonb.errors",
+    "SharedDict": "velonb._frames_dicts",
     "Cache": "velonb.cache",
     "offline": "velonb.cache",
     "replay": "velonb.cache_run",

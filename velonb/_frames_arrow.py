@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from velonb._frames_dicts import row_dicts, shared_pylist
+from velonb._frames_dicts import row_dicts, row_dicts_where, shared_pylist
 from velonb._frames_types import FLOAT_EXACT
 
 
@@ -371,11 +371,7 @@ def _struct_dicts(
     if len(seq) == k * n_valid and (seq.reshape(-1, k) == np.arange(k)).all():
         if n_valid == len(arr):  # every key in every row, in order
             return row_dicts(tuple(fields), kids)
-        values = [shared_pylist(k) for k in kids]
-        return [
-            dict(zip(fields, t, strict=True)) if ok else None
-            for ok, t in zip(valid.tolist(), zip(*values, strict=True), strict=True)
-        ]
+        return row_dicts_where(tuple(fields), kids, valid)  # ... in every non-null row
     if b"\\u" in tokens.raw or b"\\/" in tokens.raw:
         return None  # a key written escaped ("\u0041") has no token: null vs missing is unknown
     present = np.stack([k.is_valid().to_numpy(zero_copy_only=False) for k in kids], axis=1)

@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from velonb._frames_dicts import flat_struct_pylist
+from velonb._frames_dicts import DICT_TYPES, flat_struct_pylist
 from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
 from velonb.errors import CacheError
 
@@ -82,7 +82,7 @@ def _is_json(value: Any) -> bool:
         return math.isfinite(value)
     if kind is list:
         return all(_is_json(v) for v in value)
-    if kind is dict:
+    if kind in DICT_TYPES:
         return all(type(k) is str and _is_json(v) for k, v in value.items())
     return False
 
@@ -114,7 +114,7 @@ def _tag(value: Any) -> Any:
         return [_tag(v) for v in value]
     if kind is tuple:
         return {"$": "tuple", "v": [_tag(v) for v in value]}
-    if kind is dict:
+    if kind in DICT_TYPES:
         if all(type(k) is str and not k.startswith("$") for k in value):
             return {k: _tag(v) for k, v in value.items()}
         return {"$": "dict", "v": [[_tag(k), _tag(v)] for k, v in value.items()]}
@@ -204,7 +204,7 @@ def _child_array(values: list[Any]) -> pa.Array | None:
             array = pa.array(values, type=pa.float64())
             finite = np.isfinite(array.to_numpy(zero_copy_only=False))
             return array if bool(finite[~np.asarray(array.is_null())].all()) else None
-        if kind is dict:
+        if kind in DICT_TYPES:
             return _struct_array(values)
     except (OverflowError, UnicodeError, ValueError, TypeError, pa.ArrowException):
         return None
@@ -215,7 +215,7 @@ def _struct_array(values: Sequence[Any]) -> pa.StructArray | None:
     """Dicts (or None) that all have the same non-empty str keys in the same order, each key
     one kind of value: an Arrow struct array that ``to_pylist``/``to_pandas`` gives back."""
     kinds = set(map(type, values))
-    if kinds - {_NONE} != {dict}:
+    if not kinds - {_NONE} or not kinds - {_NONE} <= DICT_TYPES:
         return None
     # (not ``in``/``count``: pd.NA == None raises)
     nulls = [i for i, v in enumerate(values) if v is None] if _NONE in kinds else []

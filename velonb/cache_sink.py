@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from velonb._frames_dicts import DICT_TYPES
 from velonb.errors import CacheError
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ def _object_text(values: list[Any]) -> pa.Array:
         if v is None or type(v) is str:
             append(v)
             continue
-        if type(v) is dict:
+        if type(v) in DICT_TYPES:
             try:
                 key = tuple(v.items())
                 text = texts.get(key)

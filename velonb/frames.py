@@ -18,7 +18,9 @@ Rules (per column, over all parts; missing keys and ``null`` are both null):
   NaN), unless every string is RFC 3339 (``YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM)``, a real
   date) -> ``datetime64[ns, UTC]`` (offsets converted), or ``datetime64[us, UTC]`` (fraction
   truncated to microseconds) when a value is outside the ns range, e.g. Go's zero time;
-* dicts, lists and mixed types -> object column of the exact Python values.
+* dicts, lists and mixed types -> object column of the exact Python values; rows whose
+  nested objects are equal may share one read-only ``dict`` (`SharedDict`), equal to the
+  reference's plain dicts.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from velonb._frames_arrow import (
     part_segments,
     read_rows,
 )
+from velonb._frames_dicts import SharedDict
 from velonb._frames_time import timestamps_series
 from velonb._frames_types import (
     FLOAT_EXACT,
@@ -49,8 +52,8 @@ from velonb._frames_types import (
 )
 from velonb.errors import ResponseDecodeError
 
-__all__ = ["STR_DTYPE", "DecodedPart", "FrameBuilder", "decode_part", "frame_from_parts",
-           "reference_frame"]
+__all__ = ["STR_DTYPE", "DecodedPart", "FrameBuilder", "SharedDict", "decode_part",
+           "frame_from_parts", "reference_frame"]
 
 #: from this many rows on, to_frame builds two columns at a time
 _PARALLEL_COLUMNS_ROWS = 50_000

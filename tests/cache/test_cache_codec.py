@@ -143,3 +143,23 @@ def test_cache_files_keep_statistics_of_numbers_and_times_only(tmp_path):
     stats = {group.column(i).path_in_schema: group.column(i).is_stats_set
              for i in range(group.num_columns)}
     assert stats == {"n": True, "s": False, "t": True, "d.k": False}
+
+
+def test_shared_nested_values_are_stored_as_structs_and_shared_again_when_read():
+    """A decoded hunt's repeated Hash values are read-only dicts shared between rows: stored
+    as a Parquet struct like plain dicts, and read back shared (the replay saves the same
+    memory as the live query)."""
+    from velonb._frames_dicts import SharedDict
+
+    rows = [{"Pid": i, "Hash": None if i % 50 == 0 else {"MD5": f"m{i % 4}", "SHA1": "s"}}
+            for i in range(600)]
+    builder = FrameBuilder()
+    builder.add_part(json.dumps(rows, separators=(",", ":")), ["Pid", "Hash"])
+    frame = builder.to_frame()
+    assert {type(h) for h in frame["Hash"]} == {SharedDict, type(None)}
+    table, specs = encode_frame(frame)
+    assert [s["codec"] for s in specs] == ["int64", "struct"]
+    back = decode_frame(table, specs, len(frame))
+    pd.testing.assert_frame_equal(back, frame, check_exact=True)
+    present = [h for h in back["Hash"] if h is not None]
+    assert len({id(h) for h in present}) == 4 and all(type(h) is SharedDict for h in present)

@@ -29,7 +29,10 @@ def test_benchmark_hunt_decodes_exactly(hunt_parts: list[tuple[str, list[str]]])
     pd.testing.assert_frame_equal(fast, reference_frame(hunt_parts), check_exact=True)
     assert len(fast) == 30_000
     assert str(fast["CreateTime"].dtype) == "datetime64[ns, UTC]"
-    assert all(type(h) is dict for h in fast["Hash"]) and fast["Pid"].dtype == "int64"
+    assert all(isinstance(h, dict) for h in fast["Hash"]) and fast["Pid"].dtype == "int64"
+    # a hunt repeats the hashes of the same executables: one read-only dict per distinct value
+    # and part, not one per row (the benchmark's peak RSS depends on it)
+    assert len({id(h) for h in fast["Hash"]}) < len(fast) / 20
 
 
 def test_benchmark_hunt_in_odd_part_sizes(hunt_parts: list[tuple[str, list[str]]]) -> None:

@@ -3,7 +3,9 @@ parser as its fallback) and shared strings inside nested dicts."""
 
 from __future__ import annotations
 
+import copy
 import json
+import pickle
 import random
 from typing import Any
 
@@ -12,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from velonb._frames_dicts import SharedDict
 from velonb.frames import frame_from_parts, reference_frame
 
 
@@ -72,8 +75,43 @@ def test_nested_dict_strings_are_shared_but_equal() -> None:
             for i in range(500)]
     df = check([go_part(rows[:250]), go_part(rows[250:])])
     assert df["Hash"].tolist() == [r["Hash"] for r in rows]
+    # rows holding equal values share one read-only dict: changing it in place is refused
+    # (it would change every row that shares it) and changes nothing
     first = df["Hash"].iloc[0]
-    first["MD5"] = "changed"  # each row has its own dict: mutating one changes no other
+    assert isinstance(first, dict) and type(first) is SharedDict
+    assert len({id(h) for h in df["Hash"]}) <= 2 * 16  # one per distinct value per part
+    for mutate in (lambda d: d.__setitem__("MD5", "x"), lambda d: d.__delitem__("MD5"),
+                   lambda d: d.update(MD5="x"), lambda d: d.pop("MD5"), lambda d: d.popitem(),
+                   lambda d: d.setdefault("x", 1), lambda d: d.clear(),
+                   lambda d: d.__ior__({"MD5": "x"})):
+        with pytest.raises(TypeError, match=r"shared by every row .* read-only"):
+            mutate(first)
+    assert df["Hash"].tolist() == [r["Hash"] for r in rows]
+    # a copy is an ordinary dict; pickle, copy and JSON see the same value
+    edited = first.copy()
+    edited["MD5"] = "changed"
+    assert type(edited) is dict and first["MD5"] != "changed"
+    assert type(first | {"x": 1}) is dict
+    for clone in (pickle.loads(pickle.dumps(first)), copy.copy(first), copy.deepcopy(first)):
+        assert clone == first and type(clone) is SharedDict
+    assert json.loads(json.dumps(first)) == first
+
+
+def test_null_nested_values_do_not_stop_the_sharing() -> None:
+    """Pslist has no Hash for some processes: the other rows still share their values."""
+    rows = [{"Pid": i, "Hash": None if i % 9 == 0 else {"MD5": f"m{i % 3}", "SHA1": "s"}}
+            for i in range(400)]
+    df = check([go_part(rows)])
+    present = [h for h in df["Hash"] if h is not None]
+    assert len(present) == 355 and len({id(h) for h in present}) == 3
+    assert all(type(h) is SharedDict for h in present)
+
+
+def test_distinct_nested_values_stay_plain_dicts() -> None:
+    rows = [{"Pid": i, "Hash": {"MD5": f"{i:032x}"}} for i in range(300)]
+    df = check([go_part(rows)])
+    assert all(type(h) is dict for h in df["Hash"])
+    df["Hash"].iloc[0]["MD5"] = "changed"  # one object per row: nothing else changes
     assert sum(h["MD5"] == "changed" for h in df["Hash"]) == 1
 
 
@@ -137,16 +175,18 @@ def test_parse_pool_prefers_jemalloc_and_respects_the_arrow_setting(monkeypatch)
 
 
 def test_repeated_dicts_are_built_from_templates_exactly():
-    """Many rows repeating a few nested dicts (as hashes of the same executable do): every row
-    gets its own dict, equal to the reference's and with its key order."""
+    """Many rows repeating a few nested dicts (as hashes of the same executable do): rows with
+    equal values share one read-only dict, equal to the reference's and with its key order."""
     hashes = [{"SHA256": f"s{i}", "MD5": f"m{i % 3}", "Path": "C:\\\\x\\u00e9"} for i in range(5)]
     rows = [{"Pid": i, "Hash": dict(hashes[i % 5])} for i in range(700)]
     parts = [go_part(rows[i:i + 350]) for i in (0, 350)]
     fast = check(parts)
     values = fast["Hash"].tolist()
     assert [list(v) for v in values] == [["SHA256", "MD5", "Path"]] * 700
-    assert len({id(v) for v in values}) == 700  # no two rows share a dict object
-    values[0]["MD5"] = "changed"
+    assert len({id(v) for v in values}) == 10  # one per distinct value in each part
+    assert values[0] is values[5] and type(values[0]) is SharedDict
+    with pytest.raises(TypeError):
+        values[0]["MD5"] = "changed"
     assert values[5]["MD5"] == "m0"
 
 
@@ -165,7 +205,8 @@ def test_flat_struct_pylist_templates_with_dictionary_fields_and_nulls():
         got = flat_struct_pylist(arr)
         assert got == arr.to_pylist()
         assert all(list(d) == ["b", "a"] for d in got if d is not None)
-        assert len({id(d) for d in got if d is not None}) == sum(d is not None for d in got)
+        present = [d for d in got if d is not None]
+        assert len({id(d) for d in present}) == len({tuple(d.items()) for d in present})
 
 
 @settings(max_examples=100, deadline=None)
