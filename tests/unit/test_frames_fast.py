@@ -153,7 +153,7 @@ def test_flat_struct_pylist_leaves_nested_and_odd_structs_to_arrow() -> None:
     assert flat_struct_pylist(pa.array([{"x": 1.5, "y": True}])) == [{"x": 1.5, "y": True}]
 
 
-def test_parse_pool_prefers_jemalloc_and_respects_the_arrow_setting(monkeypatch):
+def test_parse_pool_is_the_system_allocator_unless_arrow_is_told_otherwise(monkeypatch):
     import pyarrow as pa
 
     from velonb._frames_arrow import parse_pool
@@ -161,11 +161,7 @@ def test_parse_pool_prefers_jemalloc_and_respects_the_arrow_setting(monkeypatch)
     parse_pool.cache_clear()
     try:
         monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
-        try:
-            pa.jemalloc_memory_pool()
-            assert parse_pool().backend_name == "jemalloc"
-        except NotImplementedError:  # a pyarrow built without jemalloc: the default pool
-            assert parse_pool().backend_name == pa.default_memory_pool().backend_name
+        assert parse_pool().backend_name == "system"
         parse_pool.cache_clear()
         monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
         assert parse_pool().backend_name == pa.default_memory_pool().backend_name
