@@ -175,6 +175,7 @@ class FrameBuilder:
         self._rows = 0
         self._hint: pa.Schema | None = None
         self._frame: pd.DataFrame | None = None
+        self._released = False
 
     @property
     def rows(self) -> int:
@@ -207,6 +208,9 @@ class FrameBuilder:
 
     def append(self, part: DecodedPart) -> int:
         """Add a decoded part after those already added; return its row count."""
+        if self._released:
+            raise RuntimeError("this FrameBuilder released its parts (to_frame(release=True)): "
+                               "it takes no more parts")
         if part.hint is not None:
             self._hint = part.hint
         self._order.update(dict.fromkeys(part.columns))
@@ -216,18 +220,35 @@ class FrameBuilder:
         self._frame = None
         return part.nrows
 
-    def to_frame(self) -> pd.DataFrame:
-        """The DataFrame of all parts so far (cached until the next add_part)."""
+    def to_frame(self, *, release: bool = False) -> pd.DataFrame:
+        """The DataFrame of all parts so far (cached until the next add_part).
+
+        ``release=True`` (the stream has ended) drops each column's decoded parts as soon as
+        its Series is built, so the parts and the frame are not both held at the peak; the
+        builder keeps the frame and takes no more parts after that.
+        """
         if self._frame is None:
+            if self._released:  # an earlier release=True assembly failed half-way
+                raise RuntimeError("this FrameBuilder released its parts: the frame is lost")
+            self._released = release
             names = list(self._order)
+            column = self._releasing_column if release else self._column
             if self._rows >= _PARALLEL_COLUMNS_ROWS and len(names) > 1:
                 # columns are independent and mostly Arrow/numpy work (GIL released)
                 with ThreadPoolExecutor(2, thread_name_prefix="velonb-columns") as pool:
-                    data = dict(zip(names, pool.map(self._column, names), strict=True))
+                    data = dict(zip(names, pool.map(column, names), strict=True))
             else:
-                data = {name: self._column(name) for name in names}
+                data = {name: column(name) for name in names}
             self._frame = _assemble(data, self._rows)
+        if release:
+            self._parts, self._released = [], True
         return self._frame.copy(deep=False)
+
+    def _releasing_column(self, name: str) -> pd.Series:
+        series = self._column(name)
+        for _, segs in self._parts:
+            segs.pop(name, None)
+        return series
 
     def _column(self, name: str) -> pd.Series:
         segs = [(n, segs.get(name)) for n, segs in self._parts]

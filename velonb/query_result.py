@@ -78,7 +78,8 @@ class StatementResult:
     @property
     def frame(self) -> pd.DataFrame:
         if self._frame is None:
-            self._frame = self.builder.to_frame()
+            # the statement's stream has ended: its parts are freed as the columns are built
+            self._frame = self.builder.to_frame(release=True)
         return self._frame
 
 

@@ -407,3 +407,34 @@ def test_common_result_needs_no_python_rows(monkeypatch: pytest.MonkeyPatch):
 
     monkeypatch.setattr(frames, "_json_rows", no_python)
     pd.testing.assert_frame_equal(frame_from_parts(parts), expected, check_exact=True)
+
+
+def test_released_builder_frees_its_parts_and_takes_no_more():
+    """A finished statement's builder drops its decoded parts once the frame is built (the
+    QueryResult keeps the frame, not the parts too); a half-built release cannot be retried."""
+    rows = [{"a": i, "b": f"x{i}", "c": {"k": i % 2}} for i in range(100)]
+    builder = FrameBuilder()
+    builder.add_part(json.dumps(rows[:50]), ["a", "b", "c"])
+    builder.add_part(json.dumps(rows[50:]), ["a", "b", "c"])
+    kept = builder.to_frame()
+    fresh = FrameBuilder()
+    fresh.add_part(json.dumps(rows[:50]), ["a", "b", "c"])
+    fresh.add_part(json.dumps(rows[50:]), ["a", "b", "c"])
+    released = fresh.to_frame(release=True)
+    pd.testing.assert_frame_equal(released, kept, check_exact=True)
+    assert fresh._parts == [] and fresh.rows == 100
+    pd.testing.assert_frame_equal(fresh.to_frame(), kept, check_exact=True)
+    with pytest.raises(RuntimeError, match="released its parts"):
+        fresh.add_part(json.dumps(rows[:1]), ["a", "b", "c"])
+
+    broken = FrameBuilder()
+    broken.add_part(json.dumps(rows), ["a", "b", "c"])
+
+    def fail(name: str) -> pd.Series:
+        raise MemoryError(name)
+
+    broken._column = fail  # type: ignore[method-assign]
+    with pytest.raises(MemoryError):
+        broken.to_frame(release=True)
+    with pytest.raises(RuntimeError, match="the frame is lost"):
+        broken.to_frame()
