@@ -62,6 +62,18 @@ class SharedDict(dict[Any, Any]):
         return SharedDict, (dict(self),)
 
 
+def _teach_yaml() -> None:
+    """PyYAML represents dict subclasses only when told: dump a SharedDict as a mapping."""
+    import yaml
+
+    for name in ("SafeDumper", "Dumper", "CSafeDumper", "CDumper"):
+        dumper = getattr(yaml, name, None)
+        if dumper is not None:
+            dumper.add_representer(SharedDict, yaml.SafeDumper.represent_dict)
+
+
+_teach_yaml()
+
 #: the dict types velonb's frames hold (exact ``type(v) in DICT_TYPES`` checks: no other
 #: subclass is taken for a plain JSON object)
 DICT_TYPES = frozenset({dict, SharedDict})

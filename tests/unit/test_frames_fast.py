@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -95,6 +96,7 @@ def test_nested_dict_strings_are_shared_but_equal() -> None:
     for clone in (pickle.loads(pickle.dumps(first)), copy.copy(first), copy.deepcopy(first)):
         assert clone == first and type(clone) is SharedDict
     assert json.loads(json.dumps(first)) == first
+    assert yaml.safe_load(yaml.safe_dump(first)) == first == yaml.safe_load(yaml.dump(first))
 
 
 def test_null_nested_values_do_not_stop_the_sharing() -> None:
