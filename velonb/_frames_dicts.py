@@ -136,25 +136,25 @@ def row_dicts(fields: tuple[str, ...], kids: list[pa.Array]) -> list[dict[str, A
 
 
 def row_dicts_where(fields: tuple[str, ...], kids: list[pa.Array], valid: np.ndarray
-                    ) -> list[dict[str, Any] | None]:
+                    ) -> list[Any]:
     """`row_dicts` of the rows where ``valid`` is true (a struct's non-null rows), None for the
     others: the present rows still share their repeated values (a null ``Hash`` here and there
     must not cost every other row its own dict)."""
     if valid.all():
-        return list(row_dicts(fields, kids))
+        return row_dicts(fields, kids)
     keep = pa.array(valid)
     made = np.empty(int(valid.sum()), dtype=object)
     made[:] = row_dicts(fields, [kid.filter(keep) for kid in kids])
     rows = np.full(len(valid), None, dtype=object)
     rows[valid] = made
-    result: list[dict[str, Any] | None] = rows.tolist()
+    result: list[Any] = rows.tolist()
     return result
 
 
 def _templates(fields: tuple[str, ...], kids: list[pa.Array]
                ) -> tuple[list[dict[str, Any]], list[int]] | None:
-    """One `SharedDict` per distinct combination of the kids' values and each row's combination, or
-    None (a null, a non-string field, or mostly distinct rows)."""
+    """One `SharedDict` per distinct combination of the kids' values and each row's
+    combination, or None (a null, a non-string field, or mostly distinct rows)."""
     codes: np.ndarray | None = None
     combinations = 1
     dictionaries = []
@@ -222,7 +222,6 @@ def flat_struct_pylist(arr: pa.StructArray) -> list[Any] | None:
             or not all(_flat_child(f.type) for f in arr.type)):
         return None
     if not arr.null_count:
-        return list(row_dicts(fields, arr.flatten()))
-    return list(row_dicts_where(fields, arr.flatten(),
-                                arr.is_valid().to_numpy(zero_copy_only=False)))
+        return row_dicts(fields, arr.flatten())
+    return row_dicts_where(fields, arr.flatten(), arr.is_valid().to_numpy(zero_copy_only=False))
 
