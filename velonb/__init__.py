@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from velonb.cache_run import replay
     from velonb.config import ApiClientConfig, load_config
     from velonb.errors import VelonbError
+    from velonb.nested import expand
     from velonb.query import Connection, QueryResult, connect
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "VelonbError",
     "__version__",
     "connect",
+    "expand",
     "load_config",
     "offline",
     "replay",
@@ -39,6 +41,7 @@ _LAZY = {
     "connect": "velonb.query",
     "VelonbError": "velonb.errors",
     "SharedDict": "velonb._frames_dicts",
+    "expand": "velonb.nested",
     "Cache": "velonb.cache",
     "offline": "velonb.cache",
     "replay": "velonb.cache_run",
