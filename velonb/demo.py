@@ -266,9 +266,31 @@ def _html(nb: Any, path: Path) -> Path | None:
         from nbconvert import HTMLExporter
     except ImportError:
         return None
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name="lab").from_notebook_node(_without_cache_records(nb))
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def _without_cache_records(nb: Any) -> Any:
+    """A copy of ``nb`` without the cache records of ``%%vql`` cells (for ``velonb pack``, not
+    for readers): nbconvert warns about an output it cannot show, and HTML needs none of them."""
+    import copy
+
+    from velonb.display import CACHE_MIME
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.get("cells", []):
+        outputs = []
+        for output in cell.get("outputs", []):
+            data = output.get("data")
+            if data is not None and CACHE_MIME in data:
+                del data[CACHE_MIME]
+                if not data:
+                    continue
+            outputs.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = outputs
+    return nb
 
 
 async def _execute_one(source: Path, outdir: Path, env: dict[str, str], timeout: float,
