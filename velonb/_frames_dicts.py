@@ -79,6 +79,22 @@ _teach_yaml()
 DICT_TYPES = frozenset({dict, SharedDict})
 
 
+def distinct_objects(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows hold the same object (by identity: e.g. one `SharedDict` for many rows).
+
+    ``(codes, first)``: ``codes[i]`` numbers row ``i``'s object in order of first appearance,
+    and ``first[c]`` is the first row holding object ``c``; ``values[first]`` are the distinct
+    objects.
+    """
+    import pandas as pd
+
+    ids = np.fromiter(map(id, values), dtype=np.uint64, count=len(values))
+    codes, _ = pd.factorize(ids)
+    first = np.full(int(codes.max()) + 1 if len(codes) else 0, len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    return codes, first
+
+
 @lru_cache(maxsize=256)
 def _dict_maker(fields: tuple[str, ...]) -> Callable[..., list[dict[str, Any]]]:
     """A compiled ``lambda *cols: [{f0: v0, f1: v1, ...} for v0, v1, ... in zip(*cols)]``.

@@ -49,7 +49,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from velonb._frames_dicts import DICT_TYPES, flat_struct_pylist
+from velonb._frames_dicts import DICT_TYPES, distinct_objects, flat_struct_pylist
 from velonb._frames_types import STR_DTYPE, datetime_series, masked_series, object_series
 from velonb.errors import CacheError
 
@@ -172,8 +172,9 @@ def _untag(value: Any) -> Any:
 # --- dict columns as Arrow structs ---------------------------------------------------------------
 
 
-def _child_array(values: list[Any]) -> pa.Array | None:
-    """The Arrow array of one struct field's values (None: not exactly representable)."""
+def _child_array(values: list[Any], *, dictionary: bool = False) -> pa.Array | None:
+    """The Arrow array of one struct field's values (None: not exactly representable);
+    ``dictionary``: strings as a dictionary array even when they do not repeat here."""
     kinds = set(map(type, values))
     kinds.discard(_NONE)
     if not kinds:
@@ -186,7 +187,7 @@ def _child_array(values: list[Any]) -> pa.Array | None:
             # repeated strings (hashes, user names) are stored and read back as a dictionary:
             # smaller in memory when read, and decoded to one shared str per distinct value
             distinct = {v: None for v in values if v is not None}
-            if len(values) < 2 or 2 * len(distinct) > len(values):
+            if not dictionary and (len(values) < 2 or 2 * len(distinct) > len(values)):
                 return pa.array(values, type=pa.large_string())
             number: dict[str | None, int | None] = {v: i for i, v in enumerate(distinct)}
             number[None] = None
@@ -211,12 +212,23 @@ def _child_array(values: list[Any]) -> pa.Array | None:
     return None
 
 
-def _struct_array(values: Sequence[Any]) -> pa.StructArray | None:
+#: from this many rows on, a dict column whose rows share dict objects is encoded per object
+_SHARED_MIN_ROWS = 64
+
+
+def _struct_array(values: Sequence[Any], *, dictionary: bool = False) -> pa.StructArray | None:
     """Dicts (or None) that all have the same non-empty str keys in the same order, each key
     one kind of value: an Arrow struct array that ``to_pylist``/``to_pandas`` gives back."""
     kinds = set(map(type, values))
     if not kinds - {_NONE} or not kinds - {_NONE} <= DICT_TYPES:
         return None
+    if len(values) >= _SHARED_MIN_ROWS:
+        # rows sharing one dict (a decoded hunt's SharedDicts): encode each object once and
+        # spread it; its strings repeat across the rows, so they are dictionaries as below
+        codes, first = distinct_objects(values)
+        if 2 * len(first) <= len(values):
+            distinct = _struct_array([values[i] for i in first.tolist()], dictionary=True)
+            return None if distinct is None else distinct.take(pa.array(codes))
     # (not ``in``/``count``: pd.NA == None raises)
     nulls = [i for i, v in enumerate(values) if v is None] if _NONE in kinds else []
     present = [v for v in values if v is not None] if nulls else values
@@ -233,7 +245,7 @@ def _struct_array(values: Sequence[Any]) -> pa.StructArray | None:
         return None
     children = []
     for key in keys:
-        child = _child_array(list(map(itemgetter(key), present)))
+        child = _child_array(list(map(itemgetter(key), present)), dictionary=dictionary)
         if child is None:
             return None
         children.append(child)

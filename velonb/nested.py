@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
-from velonb._frames_dicts import DICT_TYPES
+from velonb._frames_dicts import DICT_TYPES, distinct_objects
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -82,16 +82,13 @@ def _nested_columns(frame: pd.DataFrame) -> list[Hashable]:
 
 def _expand_one(frame: pd.DataFrame, name: Hashable, sep: str, keep: bool, *, named: bool
                 ) -> tuple[pd.DataFrame, list[Hashable]]:
-    import numpy as np
     import pandas as pd
 
     from velonb._frames_types import series_from_values
 
     values = frame[name].to_numpy(dtype=object)
     # rows holding the same object (velonb's shared nested values) are looked at once
-    codes, _ = pd.factorize(np.fromiter(map(id, values), dtype=np.uint64, count=len(values)))
-    first = np.full(codes.max() + 1 if len(codes) else 0, len(codes), dtype=np.int64)
-    np.minimum.at(first, codes, np.arange(len(codes)))
+    codes, first = distinct_objects(values)
     distinct = values[first]
     keys: dict[Any, None] = {}
     for position, value in zip(first.tolist(), distinct, strict=True):
