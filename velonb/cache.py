@@ -321,9 +321,8 @@ class Cache:
 
     def _load(self, entry: Entry) -> Hit:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
-        from velonb.cache_codec import decode_frame
+        from velonb.cache_codec import decode_frame, read_parquet
 
         hit = Hit(entry)
         for spec, path in zip(entry.meta["statements"], entry.files, strict=True):
@@ -336,9 +335,7 @@ class Cache:
             if hashlib.sha256(data).hexdigest() != spec["sha256"]:
                 raise Damaged(f"cache file {path.name} fails its checksum (truncated or changed)")
             try:
-                # ParquetFile.read: the plain reader (read_table would import pyarrow.dataset,
-                # ~0.2-0.9 s on the first replay in a fresh kernel)
-                table = pq.ParquetFile(pa.BufferReader(data)).read()
+                table = read_parquet(data)
             except (pa.ArrowException, OSError) as err:
                 raise Damaged(f"cache file {path.name} is not readable Parquet: {err}") from None
             hit.frames.append(decode_frame(table, spec["columns"], spec["rows"]))

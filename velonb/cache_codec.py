@@ -39,6 +39,7 @@ import datetime as dt
 import importlib
 import json
 import math
+import os
 import re
 from collections.abc import Sequence
 from operator import itemgetter
@@ -375,6 +376,31 @@ def encode_frame(frame: pd.DataFrame) -> tuple[pa.Table, list[dict[str, Any]]]:
         arrays.append(array)
         specs.append({"name": name, "dtype": str(frame.dtypes.iloc[i]), **spec})
     return pa.Table.from_arrays(arrays, names=names), specs
+
+
+def read_parquet(data: bytes) -> pa.Table:
+    """The table of a cache file's bytes, allocated from jemalloc's pool where pyarrow has one.
+
+    pyarrow's default pool (mimalloc) asks for transparent huge pages; where the kernel
+    compacts memory to provide them on first touch (THP ``defrag=madvise``, the kernel's
+    default), a 1M-row re-run took 0.25 s or 0.8 s at random, and 0.28-0.34 s with jemalloc.
+    ``ParquetFile`` takes no pool, so the reader it wraps is opened with one; if that class
+    ever changes, or ``ARROW_DEFAULT_MEMORY_POOL`` chose a pool, ``ParquetFile`` reads it.
+    (Not ``read_table``: it imports ``pyarrow.dataset``, 0.2-0.9 s in a fresh kernel.)
+    """
+    import pyarrow.parquet as pq
+
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        try:
+            from pyarrow._parquet import ParquetReader
+
+            reader = ParquetReader(memory_pool=pa.jemalloc_memory_pool())
+            reader.open(pa.BufferReader(data))
+            table: pa.Table = reader.read_all()
+            return table
+        except (ImportError, AttributeError, TypeError, NotImplementedError):
+            pass  # (ArrowNotImplementedError: a pyarrow built without jemalloc)
+    return pq.ParquetFile(pa.BufferReader(data)).read()
 
 
 def decode_frame(table: pa.Table, specs: list[dict[str, Any]], nrows: int) -> pd.DataFrame:

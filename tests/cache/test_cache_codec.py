@@ -163,3 +163,33 @@ def test_shared_nested_values_are_stored_as_structs_and_shared_again_when_read()
     pd.testing.assert_frame_equal(back, frame, check_exact=True)
     present = [h for h in back["Hash"] if h is not None]
     assert len({id(h) for h in present}) == 4 and all(type(h) is SharedDict for h in present)
+
+
+def test_cache_files_are_read_into_jemallocs_pool_unless_arrow_is_told_otherwise(monkeypatch):
+    """The re-run's allocations avoid mimalloc's huge-page stalls (see read_parquet); the table
+    is the one ParquetFile reads, and a pool chosen with ARROW_DEFAULT_MEMORY_POOL is kept."""
+    import io
+
+    import pyarrow as pa
+
+    from velonb.cache_codec import read_parquet
+
+    frame = pd.DataFrame({"n": np.arange(200_000), "s": [f"v{i % 7}" for i in range(200_000)]})
+    table, _ = encode_frame(frame)
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    data = sink.getvalue()
+    want = pq.ParquetFile(pa.BufferReader(data)).read()
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    try:
+        jemalloc = pa.jemalloc_memory_pool()
+    except NotImplementedError:  # a pyarrow built without jemalloc: ParquetFile reads it
+        assert read_parquet(data).equals(want)
+        return
+    before = jemalloc.bytes_allocated()
+    got = read_parquet(data)
+    assert got.equals(want) and got.schema == want.schema
+    assert jemalloc.bytes_allocated() - before >= 200_000 * 8  # the column buffers live there
+    monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+    before = jemalloc.bytes_allocated()
+    assert read_parquet(data).equals(want) and jemalloc.bytes_allocated() == before
