@@ -42,6 +42,7 @@ def expand(frame: pd.DataFrame, *columns: Hashable, sep: str = ".", depth: int |
     if frame.columns.has_duplicates:
         raise ValueError("expand: the frame has duplicate column names; rename them first")
     todo = list(columns) if columns else _nested_columns(frame)
+    frame = frame.copy(deep=False)  # a new frame even when nothing is nested (copy-on-write)
     level = 0
     while todo and (depth is None or level < depth):
         new_names: list[Hashable] = []

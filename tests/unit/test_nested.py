@@ -73,7 +73,10 @@ def test_mixed_values_are_refused_unless_kept() -> None:
     kept = expand(df, "A", keep=True)
     assert kept["A"].tolist() == [{"x": 1}, "not a dict", None]
     assert kept["A.x"].tolist()[0] == 1 and kept["A.x"].isna().tolist() == [False, True, True]
-    assert list(expand(df).columns) == ["A"]  # not all dicts: left alone when not named
+    same = expand(df)
+    assert list(same.columns) == ["A"] and same is not df  # not all dicts: left alone
+    same["B"] = 1
+    assert list(df.columns) == ["A"]  # the caller's frame never changes
 
 
 def test_named_errors() -> None:
