@@ -17,8 +17,10 @@ null        null                            object column of None
 struct      struct of typed children        object of dicts: every value has the same keys in
                                             the same order and each key one kind of value
                                             (str, int64, uint64, finite float, bool, None, or
-                                            such a dict); ``to_pylist`` builds the dicts in C++
-                                            (not ``to_pandas``: ints with nulls become floats)
+                                            such a dict); repeated strings are dictionaries;
+                                            rows with equal values get one shared `SharedDict`
+                                            back, as from the live query (not ``to_pandas``:
+                                            ints with nulls become floats)
 json        string: JSON text per value     object: ``json.loads`` of each (exact: dicts,
                                             lists, big ints, int vs float, key order)
 tagged      string: tagged JSON per value   object of mixed Python values that JSON alone
