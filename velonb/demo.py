@@ -205,6 +205,13 @@ class Lab:
     log: Path
 
 
+def private_kernel_args() -> list[str]:
+    """JupyterLab options that keep its kernels off TCP: on POSIX a kernel talks to the server
+    over Unix sockets in Jupyter's private runtime directory (0700), so other local users cannot
+    subscribe to its outputs (forensic evidence), which ZeroMQ over loopback TCP would let them."""
+    return ["--KernelManager.transport=ipc"] if os.name == "posix" else []
+
+
 def start_lab(root: Path, env: dict[str, str], *, host: str, port: int, log: Path) -> Lab:
     """Start JupyterLab on ``root`` in a new process group; the token travels in the
     environment (``JUPYTER_TOKEN``), not on the command line other users can read."""
@@ -213,7 +220,7 @@ def start_lab(root: Path, env: dict[str, str], *, host: str, port: int, log: Pat
     env = {**env, "JUPYTER_TOKEN": token}
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--ServerApp.ip={host}",
            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-           f"--ServerApp.root_dir={root}"]
+           f"--ServerApp.root_dir={root}", *private_kernel_args()]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")  # containers often run as root; Lab refuses it otherwise
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -293,6 +300,23 @@ def _without_cache_records(nb: Any) -> Any:
     return nb
 
 
+@contextlib.contextmanager
+def _private_kernel_config() -> Iterator[Any]:
+    """Kernel-manager configuration for nbclient: on POSIX the kernel talks over Unix sockets in
+    a new 0700 directory (removed afterwards) instead of loopback TCP; elsewhere (Windows has no
+    such transport) jupyter_client's default."""
+    from traitlets.config import Config
+
+    if os.name != "posix":
+        yield Config()
+        return
+    import tempfile
+
+    # short and private: a Unix socket path must stay under ~100 bytes
+    with tempfile.TemporaryDirectory(prefix="velonb-kernel-") as sockets:
+        yield Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "k")}})
+
+
 async def _execute_one(source: Path, outdir: Path, env: dict[str, str], timeout: float,
                        html: bool, gate: asyncio.Semaphore) -> NotebookRun:
     import nbformat
@@ -301,17 +325,19 @@ async def _execute_one(source: Path, outdir: Path, env: dict[str, str], timeout:
 
     async with gate:
         nb = nbformat.read(source, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                                resources={"metadata": {"path": str(outdir)}})
         started = time.monotonic()
         error = None
-        try:
-            await client.async_execute(env=env)
-        except CellExecutionError as err:
-            first = str(err).strip().splitlines()
-            error = next((line for line in reversed(first) if line.strip()), "cell failed")
-        except Exception as err:  # a kernel that died or timed out: report, go on
-            error = f"{type(err).__name__}: {err}"
+        with _private_kernel_config() as kernel_config:
+            client = NotebookClient(nb, config=kernel_config, timeout=timeout,
+                                    kernel_name="python3",
+                                    resources={"metadata": {"path": str(outdir)}})
+            try:
+                await client.async_execute(env=env)
+            except CellExecutionError as err:
+                first = str(err).strip().splitlines()
+                error = next((line for line in reversed(first) if line.strip()), "cell failed")
+            except Exception as err:  # a kernel that died or timed out: report, go on
+                error = f"{type(err).__name__}: {err}"
         seconds = time.monotonic() - started
     output = outdir / source.name
     nbformat.write(nb, output)

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from velonb.demo import private_kernel_args
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("VELONB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -109,6 +111,7 @@ def lab(emulator: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab
         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
         "--LabApp.extension_manager=readonly",  # no PyPI look-ups
+        *private_kernel_args(),  # as `velonb demo` starts it: kernels on Unix sockets
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--allow-root")  # CI containers run as root

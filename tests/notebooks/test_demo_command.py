@@ -64,6 +64,17 @@ def _port_open(address: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
+def _kernel_connection(pid: int) -> dict[str, Any] | None:
+    """The connection file of an ipykernel process (its ``-f`` argument), or None."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    except OSError:
+        return None
+    if "ipykernel_launcher" not in " ".join(argv) or "-f" not in argv:
+        return None
+    return json.loads(Path(argv[argv.index("-f") + 1]).read_text())
+
+
 def _processes_with(marker: str) -> list[int]:
     """Pids of live processes whose environment contains ``marker`` (Linux /proc)."""
     found = []
@@ -124,6 +135,9 @@ def test_lab_serves_the_url_and_leaves_no_process_behind(demo_process, tmp_path)
     while len(_processes_with(marker)) < 2 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert len(_processes_with(marker)) >= 2  # JupyterLab and the kernel got the config
+    # the kernel talks to JupyterLab over Unix sockets, not loopback TCP other users can reach
+    transports = [_kernel_connection(pid) for pid in _processes_with(marker)]
+    assert [info["transport"] for info in transports if info] == ["ipc"], transports
     with pytest.raises(urllib.error.HTTPError, match="403"):
         urllib.request.urlopen(f"{base}/api/contents", timeout=10)  # no token, no entry
     proc.send_signal(signal.SIGINT)

@@ -4,6 +4,7 @@ secret."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import zipfile
@@ -80,6 +81,8 @@ def test_demo_execute_runs_every_notebook(demo_run: DemoRun):
     assert f"{len(shipped)} of {len(shipped)} notebooks ran cleanly" in demo_run.stdout
     # the HTML reports leave out the cells' cache records: nbconvert has nothing to warn about
     assert "not able to be represented" not in demo_run.stdout, demo_run.stdout[-3000:]
+    # kernels run on private Unix sockets: ipykernel has no plain-TCP warning to print
+    assert "without encryption" not in demo_run.stdout, demo_run.stdout[-3000:]
     for name in shipped:
         executed = demo_run.outdir / name
         assert executed.exists() and executed.with_suffix(".html").stat().st_size > 10_000
@@ -153,3 +156,22 @@ def test_no_secret_in_any_output(demo_run: DemoRun, offline_runs):
         assert "PRIVATE KEY" not in text
         for line in secrets:
             assert line not in text
+
+
+@pytest.mark.skipif(os.name != "posix", reason="Unix-socket kernels are POSIX only")
+def test_executed_kernels_talk_over_private_unix_sockets(tmp_path: Path):
+    probe = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "import json, os, stat\n"
+        "from ipykernel.connect import get_connection_info\n"
+        "info = json.loads(get_connection_info())\n"
+        "mode = stat.S_IMODE(os.stat(os.path.dirname(info['ip'])).st_mode)\n"
+        "print(info['transport'], oct(mode), info['ip'])")])
+    source = tmp_path / "probe.ipynb"
+    nbformat.write(probe, source)
+    runs = execute_notebooks([source], tmp_path / "out", clean_env(tmp_path), timeout=120,
+                             html=False)
+    assert runs[0].error is None, runs[0].error
+    executed = nbformat.read(tmp_path / "out" / "probe.ipynb", as_version=4)
+    transport, mode, socket_prefix = outputs_text(executed).split()
+    assert (transport, mode) == ("ipc", "0o700")
+    assert not Path(socket_prefix).parent.exists()  # removed with the kernel
