@@ -4,8 +4,9 @@
     emu = Emulator(users=..., world=world)     # plugins like clients() now see it
 
 ``World`` owns the mechanics (collections finishing after ``flow_delay`` seconds, hunts scheduling
-matching clients every ``hunt_client_delay`` seconds, ``System.Flow.Completion`` events, uploads
-written into the emulator's file store); the data comes from ``fleet``, ``catalog`` and
+matching clients every ``hunt_client_delay`` seconds, hunt changes applied ``mutation_delay``
+seconds after ``hunt_update``/``hunt_add``, ``System.Flow.Completion`` events, uploads written
+into the emulator's file store); the data comes from ``fleet``, ``catalog`` and
 ``results``.  Everything is thread-safe: queries run concurrently.
 """
 
@@ -17,7 +18,7 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from velonb.emulator.world import flows as F
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["World"]
 
 PICKUP_DELAY = 0.1  # s before an online client picks a new collection up
+# s before a hunt change (hunt_update, hunt_add) shows: the server applies them later, through
+# its hunt manager's queue, so clients must not expect them in the next query
+MUTATION_DELAY = 0.05
 _BUILTIN_EVENTS = {  # artifacts every server has, needed by watch_monitoring()
     "System.Flow.Completion": "client_event",
     "System.Hunt.Creation": "internal",
@@ -59,7 +63,7 @@ class World:
     def __init__(self, seed: int = 7, *, now: dt.datetime | None = None,
                  flow_delay: float = 0.0, hunt_client_delay: float = 0.0,
                  large_hunt_rows: int = 0, pickup_delay: float = PICKUP_DELAY,
-                 _empty: bool = False) -> None:
+                 mutation_delay: float = MUTATION_DELAY, _empty: bool = False) -> None:
         from velonb.emulator.world import catalog, fleet
 
         self.seed = seed
@@ -68,6 +72,7 @@ class World:
         self.flow_delay = flow_delay
         self.hunt_client_delay = hunt_client_delay
         self.pickup_delay = pickup_delay
+        self.mutation_delay = mutation_delay
         self.lock = threading.RLock()
         self.rng = random.Random(seed)
         self.bus = EventBus()
@@ -448,21 +453,66 @@ class World:
             self._schedule_hunt(hunt)
 
     def start_hunt(self, org_id: str, hunt_id: str) -> bool:
-        """Start a paused hunt (``hunt_update(state='run')`` / the GUI's start button)."""
+        """Start a paused or stopped hunt now (``hunt_update(start=TRUE)`` applies it after
+        ``mutation_delay``): RUNNING, a new start time, matching clients scheduled."""
         hunt = self.hunt(org_id, hunt_id)
         if hunt is None:
             return False
         with self.lock:
-            if hunt.state != H.PAUSED:
-                return hunt.state == H.RUNNING
+            if hunt.state == H.RUNNING:
+                return True
             hunt.state = H.RUNNING
             hunt.start_time = F.now_us()
         self._schedule_hunt(hunt)
         return True
 
+    def stop_hunt(self, org_id: str, hunt_id: str) -> bool:
+        """Stop a hunt now: no client joins it any more; its running flows go on."""
+        hunt = self.hunt(org_id, hunt_id)
+        if hunt is None:
+            return False
+        with self.lock:
+            hunt.state = H.STOPPED
+        return True
+
+    def mutate_later(self, change: Callable[[], Any]) -> None:
+        """Apply a hunt mutation after ``mutation_delay`` (the hunt manager's queue)."""
+        self.scheduler.call_later(self.mutation_delay, change)
+
+    def schedule_on_client(self, hunt: H.Hunt, client_id: str) -> None:
+        """``scheduleHuntOnClient``: launch the hunt's collection on one client whatever the
+        hunt's state and condition (``hunt_add``), unless the hunt already ran there."""
+        with self.lock:
+            client = self._clients.get(hunt.org_id, {}).get(client_id)
+            if client is None or client_id in hunt.flows:
+                return
+            flow_id = H.hunt_flow_id(hunt.hunt_id)
+            hunt.record(client_id, flow_id)
+            hunt.scheduled += 1
+            client.last_hunt_timestamp = hunt.create_time
+        request = {**hunt.start_request, "client_id": client_id, "flow_id": flow_id}
+        self.launch(hunt.org_id, client_id, request, hunt.params, hunt_id=hunt.hunt_id)
+
+    def assign_flow(self, hunt: H.Hunt, client_id: str, flow_id: str) -> None:
+        """``directlyAssignFlow``: an existing flow joins the hunt's table; the hunt counts it
+        as scheduled, finished and with results at once, with its rows and bytes so far."""
+        flow = self.flow(hunt.org_id, client_id, flow_id)
+        if flow is None:
+            return
+        with self.lock:
+            hunt.record(client_id, flow_id, ran=False)
+            hunt.scheduled += 1
+            hunt.finished += 1
+            hunt.with_results += 1
+            hunt.collected_rows += sum(s.result_rows for s in flow.query_stats)
+            hunt.uploaded_bytes += sum(s.uploaded_bytes for s in flow.query_stats)
+
     def _schedule_hunt(self, hunt: H.Hunt) -> None:
-        """Schedule every matching online client (offline ones never check in)."""
+        """Schedule every matching online client (offline ones never check in); an expired
+        hunt takes no more clients."""
         params = hunt.params
+        if F.now_us() > hunt.expires:
+            return
         for client in self.clients(hunt.org_id):
             with self.lock:
                 if not client.online or client.client_id in hunt.flows \
@@ -471,7 +521,7 @@ class World:
                 if hunt.client_limit and hunt.scheduled >= hunt.client_limit:
                     return
                 flow_id = H.hunt_flow_id(hunt.hunt_id)
-                hunt.flows[client.client_id] = flow_id
+                hunt.record(client.client_id, flow_id)
                 hunt.scheduled += 1
                 client.last_hunt_timestamp = hunt.create_time
                 delay = self.hunt_client_delay * (hunt.scheduled - 1)
@@ -483,7 +533,7 @@ class World:
     def hunt_flows(self, hunt: H.Hunt) -> Iterator[F.Flow]:
         """The hunt's flows in scheduling order."""
         with self.lock:
-            pairs = list(hunt.flows.items())
+            pairs = list(hunt.table)
         for client_id, flow_id in pairs:
             flow = self.flow(hunt.org_id, client_id, flow_id)
             if flow is not None:

@@ -104,8 +104,11 @@ class Hunt:
     org_ids: list[str] = field(default_factory=list)
     client_limit: int = 0
     params: dict[str, dict[str, str]] = field(default_factory=dict)  # artifact -> parameters
-    # client_id -> flow id, in scheduling order
+    # the hunt ran on these clients: client_id -> flow id (hunt_manager's HUNT_INDEX)
     flows: dict[str, str] = field(default_factory=dict)
+    # the hunt's clients table, in append order: scheduled flows, then assigned ones
+    # (hunt_add with relaunch or flow_id appends a row, so a client can appear twice)
+    table: list[tuple[str, str]] = field(default_factory=list)
     scheduled: int = 0
     with_results: int = 0
     without_results: int = 0
@@ -113,6 +116,13 @@ class Hunt:
     finished: int = 0
     collected_rows: int = 0
     uploaded_bytes: int = 0
+
+    def record(self, client_id: str, flow_id: str, *, ran: bool = True) -> None:
+        """Append a row to the hunt's clients table; ``ran`` also marks the hunt as run on the
+        client (scheduled flows do, directly assigned ones don't)."""
+        self.table.append((client_id, flow_id))
+        if ran:
+            self.flows[client_id] = flow_id
 
     @property
     def artifacts(self) -> list[str]:

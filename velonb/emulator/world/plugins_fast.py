@@ -90,7 +90,7 @@ def create_large_hunt(world: World, count: int) -> str:
         flow.done.set()
         with world.lock:
             world._flows.setdefault(("root", client.client_id), {})[flow_id] = flow
-        hunt.flows[client.client_id] = flow_id
+        hunt.record(client.client_id, flow_id)
         hunt.scheduled += 1
         hunt.finished += 1
         hunt.with_results += 1 if share else 0

@@ -1,7 +1,9 @@
 """The world's VQL plugins and functions, part 3: hunts.
 
 ``hunt`` (vql/server/hunts/create.go + hunt_dispatcher.CreateHunt), ``hunts``, ``hunt_results``
-and ``hunt_flows`` (vql/server/hunts/hunts.go).
+and ``hunt_flows`` (vql/server/hunts/hunts.go), ``hunt_update`` (stop.go) and ``hunt_add``
+(create.go). Changes to a hunt reach it through the hunt manager's queue, so they show after
+``World.mutation_delay``, as on a real server.
 """
 
 from __future__ import annotations
@@ -143,6 +145,84 @@ def _create(scope: Scope, org_id: str, hunt_id: str, artifacts: list[str],
     created_row = {"HuntId": hunt_id, "Request": hunt.message()}
     world.add_hunt(hunt, {name: dict(p) for name, p in specs})
     return created_row
+
+
+def _fold(values: list[str], value: str) -> bool:
+    return any(v.lower() == value.lower() for v in values)
+
+
+@function("hunt_update", Arg("hunt_id", "str", required=True), Arg("stop", "bool"),
+          Arg("start", "bool"), Arg("description", "str"), Arg("expires", "lazy"),
+          Arg("add_labels", "list_str"), Arg("del_labels", "list_str"),
+          permissions=("START_HUNT",), registry=_R)
+def hunt_update(scope: Scope, args: dict[str, Any]) -> object:
+    """Update a hunt: start or stop it, its description, expiry or labels (tags). The value is
+    the hunt id, or the hunt's labels when they changed; the changes show a moment later."""
+    world = world_of(scope)
+    org_id, hunt_id = scope.org_id, args["hunt_id"]
+    if args.get("start") or args.get("stop"):
+        apply = world.start_hunt if args.get("start") else world.stop_hunt
+        world.mutate_later(lambda: apply(org_id, hunt_id))  # an unknown hunt: nothing happens
+    expires_arg = args.get("expires")
+    when = time_from_any(scope, expires_arg.reduce() if isinstance(expires_arg, Lazy)
+                         else expires_arg) if expires_arg is not None else None
+    description = args.get("description", "")
+    if description or when is not None:
+        if when is not None and when < dt.datetime.now(dt.UTC):
+            raise VQLCallError("expiry time spectified is in the past.")  # [sic]
+        expires = int(when.timestamp() * 1_000_000) if when is not None else 0
+
+        def describe() -> None:
+            hunt = world.hunt(org_id, hunt_id)
+            if hunt is not None:
+                hunt.description = description or hunt.description
+                hunt.expires = expires or hunt.expires
+
+        world.mutate_later(describe)
+    added, removed = args.get("add_labels") or [], args.get("del_labels") or []
+    if added or removed:
+        hunt = world.hunt(org_id, hunt_id)
+        if hunt is None:
+            raise VQLCallError("<nil>")  # stop.go logs the (nil) error it has at hand
+        tags = list(hunt.tags)
+        tags += [t for t in added if not _fold(tags, t)]
+        tags = [t for t in tags if not _fold(removed, t)] or ["-"]
+
+        def relabel(target: H.Hunt = hunt, new: list[str] = tags) -> None:
+            target.tags = sorted(dict.fromkeys(t for t in new if t != "-"))
+
+        world.mutate_later(relabel)
+        return [t for t in tags if t != "-"]
+    return hunt_id
+
+
+@function("hunt_add", Arg("client_id", "str", required=True),
+          Arg("hunt_id", "str", required=True), Arg("flow_id", "str"), Arg("relaunch", "bool"),
+          permissions=("START_HUNT",), registry=_R)
+def hunt_add(scope: Scope, args: dict[str, Any]) -> object:
+    """Assign a client to a hunt: schedule it there (whatever the hunt's condition or state,
+    unless the hunt already ran on it), add an existing ``flow_id``, or with ``relaunch`` start
+    a new collection of the hunt on it (the value is then its flow id)."""
+    world = world_of(scope)
+    org_id, client_id, hunt_id = scope.org_id, args["client_id"], args["hunt_id"]
+    if client_id == "server":
+        raise VQLCallError("The server can not participate in a hunt")
+    hunt = world.hunt(org_id, hunt_id)
+    if args.get("relaunch"):
+        if hunt is None:
+            raise VQLCallError(f"Hunt id not found {hunt_id}")
+        flow_id = world.new_id("F.")
+        request = {**hunt.start_request, "client_id": client_id, "flow_id": flow_id}
+        world.launch(org_id, client_id, request, hunt.params)
+        world.mutate_later(lambda: world.assign_flow(hunt, client_id, flow_id))
+        return flow_id
+    if hunt is not None:  # an unknown hunt or client only shows in the server's own log
+        flow_id = args.get("flow_id", "")
+        if flow_id:
+            world.mutate_later(lambda: world.assign_flow(hunt, client_id, flow_id))
+        else:
+            world.mutate_later(lambda: world.schedule_on_client(hunt, client_id))
+    return client_id
 
 
 def hunt_results_rows(scope: Scope, hunt_id: str, artifact: str, source: str,
