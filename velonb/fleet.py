@@ -34,14 +34,17 @@ from velonb.fleet_errors import (
     WaitInterrupted,
     WaitTimeout,
 )
-from velonb.fleet_flows import Flow, Hunt, HuntProgress, _checked, wait_for
+from velonb.fleet_flows import Flow, _checked, wait_for
+from velonb.fleet_hunts import Hunt, HuntProgress
 from velonb.fleet_model import (
     ONLINE_WITHIN,
     ArtifactInfo,
     ArtifactParameter,
     Client,
     DryRun,
+    expiry_time,
     from_micros,
+    parse_duration,
     records,
     type_columns,
 )
@@ -94,18 +97,6 @@ FLOW_COLUMNS = ["flow_id", "client_id", "artifacts", "state", "status", "creator
 HUNT_COLUMNS = ["hunt_id", "description", "state", "creator", "created", "started", "expires",
                 "artifacts", "labels", "os", "scheduled", "finished", "with_results",
                 "with_errors", "rows", "uploaded_bytes", "tags"]
-
-
-def _duration(value: dt.timedelta | float | str) -> dt.timedelta:
-    if isinstance(value, dt.timedelta):
-        return value
-    if isinstance(value, int | float):
-        return dt.timedelta(seconds=float(value))
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(value))
-    if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 90, '15m', '2h', '7d')")
-    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
-    return dt.timedelta(seconds=float(match.group(1)) * unit)
 
 
 def _os(value: str) -> str:
@@ -183,7 +174,7 @@ class FleetMixin:
         wanted_os = _os(os) if os else None
         wanted_labels = {labels.lower()} if isinstance(labels, str) else {
             x.lower() for x in labels or []}
-        since = dt.datetime.now(dt.UTC) - _duration(seen_within) if seen_within else None
+        since = dt.datetime.now(dt.UTC) - parse_duration(seen_within) if seen_within else None
         out = []
         for row in records(_checked(self, CLIENTS_VQL, env, org, "listing clients").frame):
             client = Client.from_row(row, org)
@@ -510,10 +501,7 @@ class FleetMixin:
         bad = [i.name for i in infos if i.type != "client"]
         if bad:
             raise FleetError(f"hunts collect client artifacts; {', '.join(bad)} is not one")
-        when = expires if isinstance(expires, dt.datetime) else (
-            dt.datetime.now(dt.UTC) + _duration(expires))
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
+        when = expiry_time(expires)
         env: dict[str, Any] = {
             "ArtifactNames": [i.name for i in infos], "Description": description,
             "Spec": self._spec(infos, parameters), "Expires": when, "Paused": bool(paused),

@@ -1,4 +1,4 @@
-"""Flows and hunts: the objects ``collect()`` and ``create_hunt()`` return, and waiting.
+"""Flows: the objects ``collect()`` returns, and waiting for them (hunts: fleet_hunts).
 
 Waiting never sleeps-and-polls: it runs short windows of one query that first reads the pending
 flows' state (``flows()``) and then blocks on ``watch_monitoring('System.Flow.Completion')`` for
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from velonb.fleet import FleetMixin
     from velonb.query import QueryResult
 
-__all__ = ["FINAL_STATES", "WAIT_WINDOW_S", "Flow", "Hunt", "HuntProgress", "wait_for"]
+__all__ = ["FINAL_STATES", "WAIT_WINDOW_S", "Flow", "wait_for"]
 
 FINAL_STATES = ("FINISHED", "ERROR")
 WAIT_WINDOW_S = 2.0
@@ -62,9 +62,6 @@ SOURCE_VQL = "SELECT * FROM source(client_id=ClientId, flow_id=FlowId, artifact=
 SOURCE_COUNT_VQL = ("SELECT * FROM source(client_id=ClientId, flow_id=FlowId, artifact=ResultName, "
                     "count=Count)")
 _LOG_TIME_COLUMNS = {"client_time": "timestamp", "_ts": "timestamp", "Timestamp": "timestamp"}
-HUNT_VQL = "SELECT * FROM hunts(hunt_id=HuntId)"
-HUNT_RESULTS_VQL = "SELECT * FROM hunt_results(hunt_id=HuntId, artifact=ResultName)"
-HUNT_FLOWS_VQL = "SELECT * FROM hunt_flows(hunt_id=HuntId)"
 
 
 def _mb(nbytes: int) -> str:
@@ -377,118 +374,3 @@ class Flow:
         extra = f", status={self.status!r}" if self.status else ""
         return (f"<Flow {self.flow_id} on {where} {','.join(self.artifacts)}: {self.state}, "
                 f"{self.rows} rows{extra}>")
-
-
-@dataclass
-class HuntProgress:
-    """A hunt's counters (from ``hunts()`` stats)."""
-
-    state: str
-    scheduled: int
-    finished: int
-    with_results: int
-    without_results: int
-    with_errors: int
-    rows: int
-    uploaded_bytes: int
-
-    @property
-    def outstanding(self) -> int:
-        return max(self.scheduled - self.finished, 0)
-
-
-@dataclass(eq=False)
-class Hunt:
-    """A hunt in one org. ``vql`` shows how it was created (VQL and bindings)."""
-
-    _conn: FleetMixin = field(repr=False)
-    hunt_id: str
-    org_id: str = ""
-    description: str = ""
-    state: str = ""
-    artifacts: list[str] = field(default_factory=list)
-    row: dict[str, Any] = field(default_factory=dict, repr=False)
-    vql: DryRun | None = field(default=None, repr=False)
-
-    def _env(self) -> dict[str, Any]:
-        return {"HuntId": self.hunt_id}
-
-    def _update(self, row: dict[str, Any]) -> None:
-        self.row = row
-        self.state = str(row.get("state") or "")
-        self.description = str(row.get("hunt_description") or "")
-        self.artifacts = list(row.get("artifacts") or [])
-
-    def refresh(self) -> Hunt:
-        from velonb.fleet_errors import UnknownHuntError
-
-        rows = records(_checked(self._conn, HUNT_VQL, self._env(), self.org_id,
-                                "reading a hunt").frame)
-        if not rows:
-            raise UnknownHuntError(f"no hunt {self.hunt_id} in org {self.org_id or 'root'}",
-                                   hint="list them with conn.hunts()")
-        self._update(rows[0])
-        return self
-
-    def progress(self) -> HuntProgress:
-        """Scheduled, finished, with results/errors, rows and bytes so far."""
-        self.refresh()
-        stats = self.row.get("stats") or {}
-        return HuntProgress(
-            state=self.state,
-            scheduled=int(stats.get("total_clients_scheduled") or 0),
-            finished=int(stats.get("total_finished_clients") or 0),
-            with_results=int(stats.get("total_clients_with_results") or 0),
-            without_results=int(stats.get("total_clients_without_results") or 0),
-            with_errors=int(stats.get("total_clients_with_errors") or 0),
-            rows=int(stats.get("total_collected_rows") or 0),
-            uploaded_bytes=int(stats.get("total_uploaded_bytes") or 0))
-
-    def flows(self) -> pd.DataFrame:
-        """One row per scheduled client: ClientId, FlowId, state, status, rows."""
-        import pandas as pd
-
-        out = []
-        for row in records(_checked(self._conn, HUNT_FLOWS_VQL, self._env(), self.org_id,
-                                    "listing hunt flows").frame):
-            flow = row.get("Flow") or {}
-            out.append({"client_id": row.get("ClientId"), "flow_id": row.get("FlowId"),
-                        "state": flow.get("state"), "status": flow.get("status"),
-                        "rows": flow.get("total_collected_rows"),
-                        "uploaded_bytes": flow.get("total_uploaded_bytes")})
-        return pd.DataFrame(out, columns=["client_id", "flow_id", "state", "status", "rows",
-                                          "uploaded_bytes"])
-
-    def results(self, artifact: str | None = None, source: str | None = None, *,
-                cache: bool | str | None = None) -> pd.DataFrame:
-        """Every client's rows of one result set (+ FlowId, ClientId, _OrgId, Fqdn), typed.
-
-        ``cache`` uses the Parquet cache; a STOPPED hunt's results are cached without expiry.
-        """
-        if not self.artifacts:
-            self.refresh()
-        name, types = resolve_result(self._conn, self.artifacts, artifact, source, self.org_id)
-        policy: bool | str | None = cache
-        if cache not in (None, False) and self.state in ("STOPPED", "ARCHIVED"):
-            policy = True
-        result = _checked(self._conn, HUNT_RESULTS_VQL, {**self._env(), "ResultName": name},
-                          self.org_id, "reading hunt results", cache=policy)
-        return type_columns(result.frame.copy(), types)
-
-    def export(self, dest: str | os.PathLike[str], *, format: str = "json",
-               only_combined: bool = False, password: str | None = None,
-               chunk_size: int | None = None, progress: Any = None) -> ExportedZip:
-        """Have the server zip the hunt (every client's rows combined with FlowId, ClientId
-        and Fqdn, then each collection unless ``only_combined``) and download the zip into
-        ``dest``, size and SHA-256 verified (see :mod:`velonb.exports`)."""
-        from velonb.download import CHUNK_SIZE
-        from velonb.exports import export_hunt
-
-        return export_hunt(self._conn, self.hunt_id, dest, format=format,  # type: ignore[arg-type]
-                           only_combined=only_combined, password=password, org_id=self.org_id,
-                           chunk_size=chunk_size or CHUNK_SIZE, progress=progress)
-
-    def __repr__(self) -> str:
-        return (f"<Hunt {self.hunt_id} {','.join(self.artifacts)}: {self.state} "
-                f"{self.description!r}>")
-

@@ -32,6 +32,26 @@ __all__ = [
 ONLINE_WITHIN = dt.timedelta(minutes=10)
 
 
+def parse_duration(value: dt.timedelta | float | str) -> dt.timedelta:
+    """A timedelta from seconds or text such as ``90``, ``'15m'``, ``'2h'``, ``'7d'``."""
+    if isinstance(value, dt.timedelta):
+        return value
+    if isinstance(value, int | float):
+        return dt.timedelta(seconds=float(value))
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*", str(value))
+    if not match:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90, '15m', '2h', '7d')")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return dt.timedelta(seconds=float(match.group(1)) * unit)
+
+
+def expiry_time(value: dt.datetime | dt.timedelta | float | str) -> dt.datetime:
+    """An aware datetime: ``value`` itself (naive means UTC) or that long from now."""
+    when = value if isinstance(value, dt.datetime) else (
+        dt.datetime.now(dt.UTC) + parse_duration(value))
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
 def from_seconds(value: Any) -> dt.datetime | None:
     """Epoch seconds -> UTC datetime (0/None -> None)."""
     return dt.datetime.fromtimestamp(float(value), dt.UTC) if value else None
