@@ -66,6 +66,8 @@ def check_findings(stem: str, text: str, *, live: bool) -> None:
         seen = re.search(r"(\d+) of (\d+) scheduled clients seen live", text)
         assert seen and seen.group(1) == seen.group(2) != "0", seen
         assert ", ".join(_offline_windows_hosts()) in text
+        if live:  # the sweep is stopped once read (the server applies it from its queue)
+            assert re.search(r"hunt H\.\w+ is STOPPED: offline clients will not run it", text)
     elif stem == "08-file-collection":
         assert f"sha256 {INCIDENT.binary_sha256}" in text
         assert ", ".join(sorted(INCIDENT.compromised_hosts)) in text
