@@ -145,6 +145,25 @@ class FleetMixin:
             client_id = self.client(client_id, org_id=org).client_id
         return client_id
 
+    def label(self, clients: Any, labels: str | Sequence[str], *, org_id: str | None = None,
+              dry_run: bool = False) -> pd.DataFrame:
+        """Add ``labels`` to clients (ids, hostnames, :class:`Client` objects, or a DataFrame
+        with a ``client_id``/``ClientId`` column) in one query (needs LABEL_CLIENT); returns
+        their rows as :meth:`clients` shows them once the server has the labels. Unknown
+        clients raise :class:`UnknownClientError` before anything is labelled."""
+        from velonb.fleet_labels import apply_labels
+
+        return apply_labels(self, clients, labels, remove=False,  # type: ignore[return-value]
+                            org=self._org(org_id), dry_run=dry_run)
+
+    def unlabel(self, clients: Any, labels: str | Sequence[str], *,
+                org_id: str | None = None, dry_run: bool = False) -> pd.DataFrame:
+        """Remove ``labels`` (case-insensitive) from clients; as :meth:`label`."""
+        from velonb.fleet_labels import apply_labels
+
+        return apply_labels(self, clients, labels, remove=True,  # type: ignore[return-value]
+                            org=self._org(org_id), dry_run=dry_run)
+
     def orgs(self, *, dry_run: bool = False) -> pd.DataFrame:
         """The orgs this user belongs to: org_id, name (root is ``"root"``)."""
         import pandas as pd
