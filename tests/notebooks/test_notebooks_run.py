@@ -62,6 +62,8 @@ def check_findings(stem: str, text: str, *, live: bool) -> None:
         if live:
             assert re.search(r"published [1-9]\d* affected hosts to Custom\.Notebook\.Findings",
                              text)
+            marked = re.search(r"labelled ([1-9]\d*) affected hosts ir-affected: (.+)", text)
+            assert marked and marked.group(2).split(", ") == sorted(INCIDENT.touched_hosts)
     elif stem == "07-live-monitoring":
         seen = re.search(r"(\d+) of (\d+) scheduled clients seen live", text)
         assert seen and seen.group(1) == seen.group(2) != "0", seen
