@@ -4,18 +4,27 @@ A hunt's results, flows and progress are read with one query each. Its controls 
 ``stop``, ``update``, ``add``) call the server's ``hunt_update()`` and ``hunt_add()``; the server
 applies such changes later, through its hunt manager's queue, so each control then re-reads the
 hunt until the change shows (``timeout`` seconds at most, then :class:`WaitTimeout`).
+``wait()`` re-reads the hunt's counters (one small query every 0.5-2 s) rather than watching
+completion events, so it costs the same for ten clients or ten thousand.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from velonb.fleet_errors import FleetError, UnknownHuntError, WaitTimeout
-from velonb.fleet_flows import Flow, _checked, resolve_result
+from velonb.fleet_errors import (
+    CollectionFailedWarning,
+    FleetError,
+    UnknownHuntError,
+    WaitInterrupted,
+    WaitTimeout,
+)
+from velonb.fleet_flows import Flow, _checked, _mb, _Reporter, resolve_result
 from velonb.fleet_model import (
     Client,
     DryRun,
@@ -161,6 +170,50 @@ class Hunt:
         return export_hunt(self._conn, self.hunt_id, dest, format=format,  # type: ignore[arg-type]
                            only_combined=only_combined, password=password, org_id=self.org_id,
                            chunk_size=chunk_size or CHUNK_SIZE, progress=progress)
+
+    def wait(self, timeout: float | None = 600, *, clients: int | None = None,
+             progress: bool = True) -> Hunt:
+        """Wait until every client scheduled so far has finished its collection and, when
+        ``clients`` is given, at least that many have (clients join a running hunt as they
+        check in: pass the number you expect, e.g. those online). Shows progress. A paused or
+        stopped hunt with nothing outstanding returns at once. ``timeout`` seconds at most
+        (None: no limit), then :class:`WaitTimeout`; Ctrl-C raises :class:`WaitInterrupted`.
+        Either way the hunt goes on."""
+        started = time.monotonic()
+        deadline = None if timeout is None else started + timeout
+        reporter = _Reporter(progress)
+        pause = 0.5
+        try:
+            while True:
+                now = self.progress()
+                reporter.show(_hunt_progress_text(self.hunt_id, now, clients, started))
+                answered = now.scheduled > 0 and now.outstanding == 0 and (
+                    clients is None or now.finished >= clients)
+                if answered or (now.state != "RUNNING" and now.outstanding == 0):
+                    break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    wanted = f" (of {clients} expected)" if clients is not None else ""
+                    raise WaitTimeout(
+                        f"hunt {self.hunt_id}: {now.finished} of {now.scheduled} scheduled "
+                        f"clients finished{wanted} after {timeout:g}s",
+                        hint="the hunt goes on: hunt.wait() waits again, hunt.flows() shows "
+                             "who is outstanding, hunt.stop() takes no more clients")
+                time.sleep(pause if remaining is None else min(pause, remaining))
+                pause = min(pause * 1.5, 2.0)
+        except KeyboardInterrupt as err:
+            if isinstance(err, WaitInterrupted):
+                raise
+            raise WaitInterrupted(f"stopped waiting; hunt {self.hunt_id} goes on on the server",
+                                  hint="resume with hunt.wait(); hunt.stop() takes no more "
+                                       "clients") from None
+        finally:
+            reporter.finish()
+        if now.with_errors:
+            warnings.warn(f"hunt {self.hunt_id}: {now.with_errors} client(s) failed their "
+                          "collection (hunt.flows() has each status)", CollectionFailedWarning,
+                          stacklevel=2)
+        return self
 
     # -- controls ------------------------------------------------------------------------
 
@@ -311,6 +364,15 @@ class Hunt:
     def __repr__(self) -> str:
         return (f"<Hunt {self.hunt_id} {','.join(self.artifacts)}: {self.state} "
                 f"{self.description!r}>")
+
+
+def _hunt_progress_text(hunt_id: str, now: HuntProgress, clients: int | None,
+                        started: float) -> str:
+    wanted = f" (waiting for {clients})" if clients is not None else ""
+    errors = f" · {now.with_errors} failed" if now.with_errors else ""
+    return (f"hunt {hunt_id} {now.state}: {now.finished} of {now.scheduled} scheduled clients "
+            f"finished{wanted}{errors} · {now.rows} rows · {_mb(now.uploaded_bytes)} uploaded · "
+            f"{time.monotonic() - started:.0f}s (Ctrl-C stops waiting, not the hunt)")
 
 
 def _server_said(result: Any) -> str:

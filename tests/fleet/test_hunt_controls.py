@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import _thread
 import datetime as dt
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +16,7 @@ from tests.fleet.conftest import ConnectAs, _connector, _start
 from velonb.emulator import Emulator
 from velonb.emulator.world import World
 from velonb.errors import PermissionDeniedError
-from velonb.fleet import FleetError, Flow, WaitTimeout
+from velonb.fleet import FleetError, Flow, WaitInterrupted, WaitTimeout
 
 MUTATION_DELAY = 0.6  # longer than a query: a control that does not wait sees the old state
 
@@ -138,3 +140,60 @@ def test_a_change_the_server_never_shows_times_out(connect, lagging_emulator, mo
         hunt.start(timeout=1)
     assert time.monotonic() - started < 5
     assert "hunt.refresh()" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def slow_hunts() -> Iterator[Emulator]:
+    """Clients join 0.3 s apart and take a second each, as on a real fleet."""
+    world = World(seed=7, flow_delay=1.0, hunt_client_delay=0.3)
+    emu = _start(world)
+    yield emu
+    emu.stop(grace=0)
+    world.close()
+
+
+@pytest.fixture
+def connect_slow(slow_hunts: Emulator, tmp_path: Path) -> Iterator[ConnectAs]:
+    yield from _connector(slow_hunts, tmp_path)
+
+
+def test_wait_until_the_scheduled_clients_answered(connect_slow):
+    conn = connect_slow("investigator")
+    online = conn.clients(os="windows").query("online")
+    hunt = conn.create_hunt("Windows.System.Pslist", description="sweep", os="windows")
+    started = time.monotonic()
+    assert hunt.wait(timeout=60, clients=len(online), progress=False) is hunt
+    assert time.monotonic() - started >= 1.0  # the last client joins late and takes a second
+    done = hunt.progress()
+    assert done.finished == done.scheduled == len(online) and done.rows > 0
+    assert set(hunt.flows()["client_id"]) == set(online["client_id"])
+
+
+def test_wait_gives_up_or_is_interrupted_and_the_hunt_goes_on(connect_slow):
+    conn = connect_slow("investigator")
+    hunt = conn.create_hunt("Windows.System.Pslist", description="sweep 2", os="windows")
+    with pytest.raises(WaitTimeout, match=r"scheduled clients finished \(of 99 expected\) "
+                                          r"after 0\.5s") as err:
+        hunt.wait(timeout=0.5, clients=99, progress=False)
+    assert "hunt.wait()" in str(err.value)
+    timer = threading.Timer(0.4, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(WaitInterrupted, match="goes on on the server"):
+            hunt.wait(timeout=30, clients=99, progress=False)
+    finally:
+        timer.cancel()
+    assert hunt.stop().wait(timeout=30, progress=False).progress().outstanding == 0
+    # a stopped hunt with nothing outstanding returns at once, whatever `clients` says
+    started = time.monotonic()
+    hunt.wait(timeout=30, clients=99, progress=False)
+    assert time.monotonic() - started < 2
+
+
+def test_a_paused_hunt_returns_at_once(connect_slow):
+    conn = connect_slow("investigator")
+    hunt = conn.create_hunt("Windows.System.Pslist", description="later", labels="it",
+                            paused=True)
+    started = time.monotonic()
+    assert hunt.wait(timeout=30, progress=False).progress().scheduled == 0
+    assert time.monotonic() - started < 2
