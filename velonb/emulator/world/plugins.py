@@ -315,3 +315,4 @@ from velonb.emulator.world import plugins_files as _plugins_files  # noqa: E402,
 from velonb.emulator.world import plugins_flows as _plugins_flows  # noqa: E402, F401
 from velonb.emulator.world import plugins_hunts as _plugins_hunts  # noqa: E402, F401
 from velonb.emulator.world import plugins_labels as _plugins_labels  # noqa: E402, F401
+from velonb.emulator.world import repository as _repository  # noqa: E402, F401
