@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from velonb.errors import VQLRuntimeError
 from velonb.fleet_errors import (
     AmbiguousClientError,
+    ArtifactDefinitionError,
     ArtifactParameterError,
     CollectionFailedWarning,
     DownloadError,
@@ -58,7 +59,8 @@ if TYPE_CHECKING:
     from velonb.query import QueryResult
 
 __all__ = [
-    "ONLINE_WITHIN", "AmbiguousClientError", "ArtifactInfo", "ArtifactParameter",
+    "ONLINE_WITHIN", "AmbiguousClientError", "ArtifactDefinitionError", "ArtifactInfo",
+    "ArtifactParameter",
     "ArtifactParameterError", "Client", "CollectionFailedWarning", "DownloadError",
     "DownloadInterrupted", "DryRun", "FleetError", "FleetMixin", "Flow", "Hunt",
     "HuntConditionError", "HuntProgress", "OfflineClientWarning", "UnknownArtifactError",
@@ -285,6 +287,23 @@ class FleetMixin:
     def artifact(self, name: str, *, org_id: str | None = None) -> ArtifactInfo:
         """One artifact's definition with typed parameters, sources and column types."""
         return self._artifacts([name], self._org(org_id))[0]
+
+    def set_artifact(self, definition: str | Mapping[str, Any], *,
+                     tags: Sequence[str] | None = None,
+                     org_id: str | None = None) -> ArtifactInfo:
+        """Store a custom artifact on the server (YAML text or a dict; ARTIFACT_WRITER, or
+        SERVER_ARTIFACT_WRITER for server artifacts) and return it as the server holds it.
+        Sending it again replaces it. A definition the server refuses raises
+        :class:`ArtifactDefinitionError` with its reason (bad YAML, name, type or VQL)."""
+        from velonb.fleet_artifacts import set_artifact
+
+        return set_artifact(self, definition, tags=list(tags or []), org=self._org(org_id))
+
+    def delete_artifact(self, name: str, *, org_id: str | None = None) -> None:
+        """Delete a custom artifact (built-in ones cannot be deleted)."""
+        from velonb.fleet_artifacts import delete_artifact
+
+        delete_artifact(self, name, org=self._org(org_id))
 
     def _artifacts(self, names: Sequence[str], org: str) -> list[ArtifactInfo]:
         import difflib

@@ -12,8 +12,9 @@ if TYPE_CHECKING:
     from velonb.fleet_flows import Flow
 
 __all__ = [
-    "AmbiguousClientError", "ArtifactParameterError", "CollectionFailedWarning", "DownloadError",
-    "DownloadInterrupted", "FleetError", "HuntConditionError", "OfflineClientWarning",
+    "AmbiguousClientError", "ArtifactDefinitionError", "ArtifactParameterError",
+    "CollectionFailedWarning", "DownloadError", "DownloadInterrupted", "FleetError",
+    "HuntConditionError", "OfflineClientWarning",
     "UnknownArtifactError", "UnknownClientError", "UnknownFlowError", "UnknownHuntError",
     "WaitInterrupted", "WaitTimeout", "permission_error",
 ]
@@ -45,6 +46,11 @@ class UnknownArtifactError(FleetError):
 
 class ArtifactParameterError(FleetError, ParameterError):
     """An artifact parameter is unknown, or its value does not fit the parameter's type."""
+
+
+class ArtifactDefinitionError(FleetError, ValueError):
+    """The server (or velonb, before sending) refused an artifact definition; the message says
+    why, as the server put it."""
 
 
 class HuntConditionError(FleetError):
