@@ -129,3 +129,61 @@ def test_bare_query_blocks_keep_their_lines():
     text = "name: Custom.B\nsources:\n  - query:\n      SELECT 1 AS A\n      FROM scope()\n"
     assert "query: |\n" in sanitize_artifact_yaml(text)
     assert load_definition(text).sources[0].query == "\nSELECT 1 AS A\nFROM scope()\n"
+
+
+SERVER_ARTIFACT = """\
+name: Custom.Server.Clients.ByLabel
+type: SERVER
+parameters:
+  - name: Label
+    default: finance
+  - name: Extra
+    type: int
+    default: 1
+sources:
+  - query: |
+      LET hits = SELECT client_id, os_info.hostname AS Hostname
+        FROM clients(search='label:' + Label)
+      SELECT Hostname, Extra + 1 AS Next, log(message='listed ' + Hostname) AS Logged
+      FROM hits ORDER BY Hostname
+"""
+
+
+def _collect_on_server(sim, artifact: str, extra: str = "", roles=("administrator",)):
+    rows, logs = run_world_query(sim, "SELECT collect_client(client_id='server', artifacts="
+                                      f"'{artifact}'{extra}).flow_id AS F FROM scope()", roles)
+    assert logs == [], logs
+    flow = sim.flow("root", "server", rows[0]["F"])
+    assert flow is not None
+    return flow
+
+
+def test_a_custom_server_artifact_runs_its_vql_on_the_server(sim):
+    stored, logs = set_artifact(sim, SERVER_ARTIFACT)
+    assert logs == [] and stored["type"] == "server"
+    flow = _collect_on_server(sim, "Custom.Server.Clients.ByLabel",
+                              ", spec=dict(`Custom.Server.Clients.ByLabel`=dict(Extra='41'))")
+    assert sim.wait_flow(flow, timeout=10)
+    rows, logs = run_world_query(sim, "SELECT * FROM source(client_id='server', "
+                                      f"flow_id='{flow.session_id}', "
+                                      "artifact='Custom.Server.Clients.ByLabel')")
+    finance = sorted(c.hostname for c in sim.clients("root")
+                     if "finance" in [x.lower() for x in c.labels])
+    assert [r["Hostname"] for r in rows] == finance and {r["Next"] for r in rows} == {42}
+    flow_logs, _ = run_world_query(sim, "SELECT message FROM flow_logs(client_id='server', "
+                                        f"flow_id='{flow.session_id}')")
+    assert any(f"listed {finance[0]}" in r["message"] for r in flow_logs)
+    assert flow.row()["state"] == "FINISHED"
+
+
+def test_a_blocking_server_artifact_runs_apart_and_times_out(sim):
+    blocking = ("name: Custom.Server.Watch\ntype: SERVER\nsources:\n  - query: |\n"
+                "      SELECT * FROM watch_monitoring(artifact='System.Flow.Completion')\n")
+    assert set_artifact(sim, blocking)[1] == []
+    flow = _collect_on_server(sim, "Custom.Server.Watch", ", timeout=1")
+    assert not sim.wait_flow(flow, timeout=0.5)  # blocked in its own thread...
+    other = _collect_on_server(sim, "Generic.Client.Info")  # ...not on the shared clock
+    assert sim.wait_flow(other, timeout=5)
+    assert sim.wait_flow(flow, timeout=10)
+    row = flow.row()
+    assert row["state"] == "ERROR" and "timed out after 1s" in row["status"]

@@ -89,3 +89,36 @@ def test_refusals_name_the_reason(connect):
         admin.delete_artifact("Custom.Nope")
     with pytest.raises(PermissionDeniedError, match="ARTIFACT_WRITER"):
         connect("investigator").set_artifact(DEFINITION)
+
+
+SERVER_DEFINITION = """\
+name: Custom.Server.Clients.ByLabel
+description: The clients carrying a label, for the notebook to pick up
+type: SERVER
+parameters:
+  - name: Label
+    default: finance
+  - name: Extra
+    type: int
+    default: 1
+sources:
+  - query: |
+      SELECT client_id AS ClientId, os_info.hostname AS Hostname, Extra + 1 AS Next
+      FROM clients(search='label:' + Label)
+"""
+
+
+def test_a_custom_server_artifact_runs_on_the_server(connect):
+    admin = connect("admin")
+    assert admin.set_artifact(SERVER_DEFINITION).type == "server"
+    flow = admin.collect("server", "Custom.Server.Clients.ByLabel",
+                         {"Label": "finance", "Extra": 41}, progress=False)
+    assert flow.state == "FINISHED"
+    rows = flow.results()
+    expected = admin.clients(labels="finance")
+    assert sorted(rows["Hostname"]) == sorted(expected["hostname"])
+    assert set(rows["Next"]) == {42}
+    with pytest.raises(ArtifactParameterError, match="Extra"):
+        admin.collect("server", "Custom.Server.Clients.ByLabel", {"Extra": "lots"},
+                      progress=False)
+    admin.delete_artifact("Custom.Server.Clients.ByLabel")

@@ -222,9 +222,15 @@ class World:
             client = self._clients.get(org_id, {}).get(client_id)
         if client_id == "server" or (client is not None and client.online):
             start = delay + self.pickup_delay
+            complete = functools.partial(self._complete, flow, params)
+            if client_id == "server" and any(
+                    (d := self.definition(a)) is not None and not d.built_in
+                    for a in flow.artifacts):
+                # a custom server artifact runs real VQL, which may block (watch_monitoring):
+                # in a thread of its own, not on the clock every collection shares
+                complete = functools.partial(_in_thread, complete, f"flow-{flow.session_id}")
             flow.timers.append(self.scheduler.call_later(start, lambda: self._pickup(flow)))
-            flow.timers.append(self.scheduler.call_later(
-                start + self.flow_delay, lambda: self._complete(flow, params)))
+            flow.timers.append(self.scheduler.call_later(start + self.flow_delay, complete))
         return flow
 
     def wait_flow(self, flow: F.Flow, timeout: float = 10.0) -> bool:
@@ -259,6 +265,10 @@ class World:
         if defn is None:
             return CollectionOutput(error=f"Unknown artifact {artifact}")
         if flow.client_id == "server":
+            if not defn.built_in:
+                from velonb.emulator.world.server_artifacts import run_custom_server_artifact
+
+                return run_custom_server_artifact(self, flow, defn, params)
             return results.server_rows(defn, params, now=now)
         client = self.client(flow.org_id, flow.client_id)
         assert client is not None
@@ -551,6 +561,10 @@ class World:
     def __repr__(self) -> str:
         count = sum(len(c) for c in self._clients.values())
         return f"World(seed={self.seed}, orgs={len(self.orgs)}, clients={count})"
+
+
+def _in_thread(work: Callable[[], None], name: str) -> None:
+    threading.Thread(target=work, name=name, daemon=True).start()
 
 
 def _org(org_id: str) -> str:

@@ -5,8 +5,9 @@ A definition is checked as the server checks it before it is stored: YAML (stric
 are errors), the name, the type, required permissions, and every precondition and source query
 parsed as VQL, with all but a source's last statement a LET. Built-in artifacts cannot be
 replaced, only custom ones deleted. The messages are the server's.
-Collecting a custom artifact from a simulated client runs it and returns no rows (the emulator
-has no endpoint to run its VQL on).
+Collecting a custom client artifact from a simulated client runs it and returns no rows (the
+emulator has no endpoint to run its VQL on); a custom server artifact runs for real
+(``server_artifacts``).
 """
 
 from __future__ import annotations
