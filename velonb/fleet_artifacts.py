@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from velonb.fleet import FleetMixin
     from velonb.query_result import QueryResult
 
-__all__ = ["ARTIFACT_DELETE_VQL", "ARTIFACT_SET_VQL", "delete_artifact", "set_artifact"]
+__all__ = ["ARTIFACT_DELETE_VQL", "ARTIFACT_SET_VQL", "delete_artifact", "parse_locally",
+           "set_artifact"]
 
 ARTIFACT_SET_VQL = ("SELECT artifact_set(definition=Definition, tags=Tags) AS Artifact "
                     "FROM scope()")
@@ -46,6 +47,18 @@ def _yaml_text(definition: str | Mapping[str, Any]) -> tuple[str, str]:
         raise ArtifactDefinitionError("the definition has no name",
                                       hint="start it with 'name: Custom.Something'")
     return text, str(name)
+
+
+def parse_locally(definition: str | Mapping[str, Any]) -> ArtifactInfo:
+    """The definition as velonb reads it without a server (no VQL check): for offline replay."""
+    import yaml
+
+    text, _ = _yaml_text(definition)
+    doc = yaml.safe_load(text)
+    row = {**doc, "type": str(doc.get("type") or "client").lower(), "raw": text}
+    for key in ("parameters", "sources", "column_types"):
+        row[key] = [item for item in row.get(key) or [] if isinstance(item, Mapping)]
+    return ArtifactInfo.from_row(row)
 
 
 def _refusal(result: QueryResult, function: str, sent: str = "") -> str:

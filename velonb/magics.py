@@ -15,7 +15,14 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, needs_local_scope
+from IPython.core.magic import (
+    Magics,
+    cell_magic,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+)
 from IPython.core.magic import no_var_expand as _no_var_expand
 from traitlets import TraitError
 
@@ -31,6 +38,7 @@ from velonb.magic_args import (
     parse_vql_line,
     resolve_parameters,
 )
+from velonb.magics_artifact import ARTIFACT_HELP
 from velonb.settings import Velonb
 
 if TYPE_CHECKING:
@@ -430,6 +438,15 @@ class VelonbMagics(Magics):
     # -- %vql_config -----------------------------------------------------------------------------
 
     @_no_var_expand
+    @cell_magic
+    def vql_artifact(self, line: str, cell: str) -> None:
+        from velonb.magics_artifact import run_artifact_cell
+
+        try:
+            run_artifact_cell(self, line, cell)
+        except VelonbError as err:
+            raise _present(err, debug=self.settings.debug, template=None) from None
+
     @line_magic
     def vql_config(self, line: str) -> None:
         from IPython.display import display
@@ -490,10 +507,12 @@ def _rows(result: QueryResult | None) -> int:
 
 VelonbMagics.vql.__doc__ = VQL_HELP
 VelonbMagics.vql_config.__doc__ = CONFIG_HELP
+VelonbMagics.vql_artifact.__doc__ = ARTIFACT_HELP
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """Register %%vql, %vql and %vql_config (and the Velonb settings for %config)."""
+    """Register %%vql, %vql, %vql_config and %%vql_artifact (and the Velonb settings for
+    %config)."""
     magics = VelonbMagics(shell)
     shell.register_magics(magics)
     shell.configurables.append(magics.settings)
@@ -503,7 +522,8 @@ def unload_ipython_extension(shell: Any) -> None:
     """Remove the magics and close the session's connection."""
     registry = shell.magics_manager.registry
     magics = registry.pop("VelonbMagics", None)
-    for kind, name in (("line", "vql"), ("cell", "vql"), ("line", "vql_config")):
+    for kind, name in (("line", "vql"), ("cell", "vql"), ("line", "vql_config"),
+                       ("cell", "vql_artifact")):
         shell.magics_manager.magics[kind].pop(name, None)
     if magics is not None:
         magics.close()

@@ -24,6 +24,7 @@ def test_import_stays_cheap_and_load_ext_only_registers():
 def test_magics_are_registered(ip):
     magics = ip.magics_manager.magics
     assert "vql" in magics["cell"] and "vql" in magics["line"] and "vql_config" in magics["line"]
+    assert "vql_artifact" in magics["cell"]
 
 
 def test_cell_without_dest_displays_and_returns_the_frame(run):
