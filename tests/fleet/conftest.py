@@ -3,6 +3,7 @@ they never touch the session world other tests count on) and connections per use
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,30 +25,32 @@ USERS: dict[str, Any] = {
 ORGS = {"O1234": "Second Org"}
 
 
-def _start(world: World) -> Emulator:
+@contextlib.contextmanager
+def private_emulator(**world_options: Any) -> Iterator[Emulator]:
+    """An emulator of its own over ``World(seed=7, **world_options)``, stopped afterwards: for
+    tests that change the world (hunts, labels, artifacts) or need other timings."""
+    world = World(seed=7, **world_options)
     emu = Emulator(users=USERS, orgs=ORGS, world=world)
     emu.start()
-    return emu
+    try:
+        yield emu
+    finally:
+        emu.stop(grace=0)
+        world.close()
 
 
 @pytest.fixture(scope="session")
 def fleet_emulator() -> Iterator[Emulator]:
     """The demo world (collections finish ~0.1 s after launch)."""
-    world = World(seed=7, flow_delay=0.0)
-    emu = _start(world)
-    yield emu
-    emu.stop(grace=0)
-    world.close()
+    with private_emulator(flow_delay=0.0) as emu:
+        yield emu
 
 
 @pytest.fixture(scope="session")
 def slow_emulator() -> Iterator[Emulator]:
     """Collections take 1.5 s: for waiting, interrupting and concurrent monitoring."""
-    world = World(seed=7, flow_delay=1.5)
-    emu = _start(world)
-    yield emu
-    emu.stop(grace=0)
-    world.close()
+    with private_emulator(flow_delay=1.5) as emu:
+        yield emu
 
 
 ConnectAs = Callable[..., Any]

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.conftest import ConnectAs, _connector, _start
+from tests.fleet.conftest import ConnectAs, _connector, private_emulator
 from velonb.emulator import Emulator
-from velonb.emulator.world import World
 from velonb.errors import PermissionDeniedError
 from velonb.fleet import ArtifactDefinitionError, ArtifactParameterError, UnknownArtifactError
 
@@ -33,11 +32,8 @@ sources:
 
 @pytest.fixture(scope="module")
 def repo_emulator() -> Iterator[Emulator]:
-    world = World(seed=7, flow_delay=0.0)
-    emu = _start(world)
-    yield emu
-    emu.stop(grace=0)
-    world.close()
+    with private_emulator(flow_delay=0.0) as emu:
+        yield emu
 
 
 @pytest.fixture

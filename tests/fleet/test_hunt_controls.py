@@ -12,9 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.conftest import ConnectAs, _connector, _start
+from tests.fleet.conftest import ConnectAs, _connector, private_emulator
 from velonb.emulator import Emulator
-from velonb.emulator.world import World
 from velonb.errors import PermissionDeniedError
 from velonb.fleet import FleetError, Flow, WaitInterrupted, WaitTimeout
 
@@ -23,11 +22,8 @@ MUTATION_DELAY = 0.6  # longer than a query: a control that does not wait sees t
 
 @pytest.fixture(scope="module")
 def lagging_emulator() -> Iterator[Emulator]:
-    world = World(seed=7, flow_delay=0.0, mutation_delay=MUTATION_DELAY)
-    emu = _start(world)
-    yield emu
-    emu.stop(grace=0)
-    world.close()
+    with private_emulator(flow_delay=0.0, mutation_delay=MUTATION_DELAY) as emu:
+        yield emu
 
 
 @pytest.fixture
@@ -145,11 +141,8 @@ def test_a_change_the_server_never_shows_times_out(connect, lagging_emulator, mo
 @pytest.fixture(scope="module")
 def slow_hunts() -> Iterator[Emulator]:
     """Clients join 0.3 s apart and take a second each, as on a real fleet."""
-    world = World(seed=7, flow_delay=1.0, hunt_client_delay=0.3)
-    emu = _start(world)
-    yield emu
-    emu.stop(grace=0)
-    world.close()
+    with private_emulator(flow_delay=1.0, hunt_client_delay=0.3) as emu:
+        yield emu
 
 
 @pytest.fixture
