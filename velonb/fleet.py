@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from velonb.errors import VQLRuntimeError
+from velonb.fleet_artifacts import ArtifactsMixin
 from velonb.fleet_errors import (
     AmbiguousClientError,
     ArtifactDefinitionError,
@@ -70,8 +71,6 @@ __all__ = [
 
 CLIENTS_VQL = "SELECT * FROM clients(search=Search)"
 CLIENT_BY_ID_VQL = "SELECT * FROM clients(client_id=ClientId)"
-ARTIFACTS_VQL = "SELECT * FROM artifact_definitions()"
-ARTIFACT_VQL = "SELECT * FROM artifact_definitions(names=Names)"
 ORGS_VQL = "SELECT OrgId, Name FROM orgs()"
 FLOWS_VQL = "SELECT * FROM flows(client_id=ClientId)"
 HUNTS_VQL = "SELECT * FROM hunts()"
@@ -108,7 +107,7 @@ def _os(value: str) -> str:
     return found
 
 
-class FleetMixin:
+class FleetMixin(ArtifactsMixin):
     """The fleet helpers; :class:`~velonb.query.Connection` inherits them."""
 
     if TYPE_CHECKING:
@@ -254,74 +253,6 @@ class FleetMixin:
                 f"{len(exact)} clients are called {name!r}:\n{listing}", candidates=exact,
                 hint="pass the client id instead (the most recently seen is listed first)")
         return exact[0]
-
-    # -- artifacts -------------------------------------------------------------------------
-
-    def artifacts(self, type: str | None = None, search: str | None = None, *,
-                  org_id: str | None = None, dry_run: bool = False) -> pd.DataFrame:
-        """Artifact definitions: name, type, description, parameters, sources, tags.
-
-        ``type``: client, client_event, server, server_event, notebook or internal.
-        ``search``: a case-insensitive regex matched against name and description.
-        """
-        import pandas as pd
-
-        org = self._org(org_id)
-        if dry_run:
-            return self._plan(ARTIFACTS_VQL, {}, org, "artifacts()")  # type: ignore[return-value]
-        infos = [ArtifactInfo.from_row(r) for r in records(
-            _checked(self, ARTIFACTS_VQL, {}, org, "listing artifacts").frame)]
-        if type:
-            infos = [i for i in infos if i.type == type.lower()]
-        if search:
-            pattern = re.compile(search, re.IGNORECASE)
-            infos = [i for i in infos if pattern.search(i.name) or pattern.search(i.description)]
-        return pd.DataFrame([{
-            "name": i.name, "type": i.type,
-            "description": i.description.strip().splitlines()[0] if i.description.strip()
-            else "",
-            "parameters": [p.name for p in i.parameters], "sources": [s for s in i.sources if s],
-            "tags": i.tags} for i in infos],
-            columns=["name", "type", "description", "parameters", "sources", "tags"])
-
-    def artifact(self, name: str, *, org_id: str | None = None) -> ArtifactInfo:
-        """One artifact's definition with typed parameters, sources and column types."""
-        return self._artifacts([name], self._org(org_id))[0]
-
-    def set_artifact(self, definition: str | Mapping[str, Any], *,
-                     tags: Sequence[str] | None = None,
-                     org_id: str | None = None) -> ArtifactInfo:
-        """Store a custom artifact on the server (YAML text or a dict; ARTIFACT_WRITER, or
-        SERVER_ARTIFACT_WRITER for server artifacts) and return it as the server holds it.
-        Sending it again replaces it. A definition the server refuses raises
-        :class:`ArtifactDefinitionError` with its reason (bad YAML, name, type or VQL)."""
-        from velonb.fleet_artifacts import set_artifact
-
-        return set_artifact(self, definition, tags=list(tags or []), org=self._org(org_id))
-
-    def delete_artifact(self, name: str, *, org_id: str | None = None) -> None:
-        """Delete a custom artifact (built-in ones cannot be deleted)."""
-        from velonb.fleet_artifacts import delete_artifact
-
-        delete_artifact(self, name, org=self._org(org_id))
-
-    def _artifacts(self, names: Sequence[str], org: str) -> list[ArtifactInfo]:
-        import difflib
-
-        wanted = [n.split("/", 1)[0] if n.count("/") == 1 else n for n in names]
-        rows = records(_checked(self, ARTIFACT_VQL, {"Names": list(wanted)}, org,
-                                "reading artifact definitions").frame)
-        by_name = {r.get("name"): ArtifactInfo.from_row(r) for r in rows}
-        missing = [n for n in wanted if n not in by_name]
-        if missing:
-            known = [i.name for i in (ArtifactInfo.from_row(r) for r in records(
-                self.execute(ARTIFACTS_VQL, org_id=org).frame))]
-            close = difflib.get_close_matches(missing[0], known, n=5, cutoff=0.5)
-            raise UnknownArtifactError(
-                f"no artifact called {missing[0]!r} on the server"
-                + (f"; did you mean {', '.join(close)}?" if close else ""),
-                suggestions=close, hint="list them with conn.artifacts(search=...)")
-        return [by_name[n] for n in wanted]
 
     # -- collections -----------------------------------------------------------------------
 

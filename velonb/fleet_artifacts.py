@@ -1,4 +1,5 @@
-"""Custom artifacts: write one in the notebook, store it on the server, collect it.
+"""Artifacts: list and read definitions, and custom ones written in the notebook, stored on the
+server and collected (:class:`ArtifactsMixin`, part of :class:`~velonb.fleet.FleetMixin`).
 
 ``set_artifact`` sends the YAML through ``artifact_set()`` (ARTIFACT_WRITER for client artifacts,
 SERVER_ARTIFACT_WRITER for server ones); the server checks it (YAML, name, type, every query
@@ -8,20 +9,25 @@ Built-in artifacts cannot be replaced: name yours ``Custom.…``, as the Velocir
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
-from velonb.fleet_errors import ArtifactDefinitionError
+from velonb.fleet_errors import ArtifactDefinitionError, UnknownArtifactError
 from velonb.fleet_flows import _checked
-from velonb.fleet_model import ArtifactInfo, records
+from velonb.fleet_model import ArtifactInfo, DryRun, records
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from velonb.fleet import FleetMixin
     from velonb.query_result import QueryResult
 
-__all__ = ["ARTIFACT_DELETE_VQL", "ARTIFACT_SET_VQL", "delete_artifact", "parse_locally",
-           "set_artifact"]
+__all__ = ["ARTIFACTS_VQL", "ARTIFACT_DELETE_VQL", "ARTIFACT_SET_VQL", "ARTIFACT_VQL",
+           "ArtifactsMixin", "delete_artifact", "parse_locally", "set_artifact"]
 
+ARTIFACTS_VQL = "SELECT * FROM artifact_definitions()"
+ARTIFACT_VQL = "SELECT * FROM artifact_definitions(names=Names)"
 ARTIFACT_SET_VQL = ("SELECT artifact_set(definition=Definition, tags=Tags) AS Artifact "
                     "FROM scope()")
 ARTIFACT_DELETE_VQL = "SELECT artifact_delete(name=Name) AS Deleted FROM scope()"
@@ -99,3 +105,80 @@ def delete_artifact(conn: FleetMixin, name: str, *, org: str) -> None:
         raise ArtifactDefinitionError(
             f"the server did not delete artifact {name}: "
             f"{_refusal(result, 'artifact_delete')}")
+
+
+class ArtifactsMixin:
+    """The artifact helpers of :class:`~velonb.fleet.FleetMixin`: list, read, store, delete."""
+
+    if TYPE_CHECKING:
+        execute: Callable[..., QueryResult]
+
+        def _org(self, org_id: str | None) -> str: ...
+
+        def _plan(self, vql: str, env: dict[str, Any], org_id: str, what: str) -> DryRun: ...
+
+    def _fleet(self) -> FleetMixin:
+        return cast("FleetMixin", self)
+
+    def artifacts(self, type: str | None = None, search: str | None = None, *,
+                  org_id: str | None = None, dry_run: bool = False) -> pd.DataFrame:
+        """Artifact definitions: name, type, description, parameters, sources, tags.
+
+        ``type``: client, client_event, server, server_event, notebook or internal.
+        ``search``: a case-insensitive regex matched against name and description.
+        """
+        import pandas as pd
+
+        org = self._org(org_id)
+        if dry_run:
+            return self._plan(ARTIFACTS_VQL, {}, org, "artifacts()")  # type: ignore[return-value]
+        infos = [ArtifactInfo.from_row(r) for r in records(
+            _checked(self._fleet(), ARTIFACTS_VQL, {}, org, "listing artifacts").frame)]
+        if type:
+            infos = [i for i in infos if i.type == type.lower()]
+        if search:
+            pattern = re.compile(search, re.IGNORECASE)
+            infos = [i for i in infos if pattern.search(i.name) or pattern.search(i.description)]
+        return pd.DataFrame([{
+            "name": i.name, "type": i.type,
+            "description": i.description.strip().splitlines()[0] if i.description.strip()
+            else "",
+            "parameters": [p.name for p in i.parameters], "sources": [s for s in i.sources if s],
+            "tags": i.tags} for i in infos],
+            columns=["name", "type", "description", "parameters", "sources", "tags"])
+
+    def artifact(self, name: str, *, org_id: str | None = None) -> ArtifactInfo:
+        """One artifact's definition with typed parameters, sources and column types."""
+        return self._artifacts([name], self._org(org_id))[0]
+
+    def set_artifact(self, definition: str | Mapping[str, Any], *,
+                     tags: Sequence[str] | None = None,
+                     org_id: str | None = None) -> ArtifactInfo:
+        """Store a custom artifact on the server (YAML text or a dict; ARTIFACT_WRITER, or
+        SERVER_ARTIFACT_WRITER for server artifacts) and return it as the server holds it.
+        Sending it again replaces it. A definition the server refuses raises
+        :class:`ArtifactDefinitionError` with its reason (bad YAML, name, type or VQL)."""
+        return set_artifact(self._fleet(), definition, tags=list(tags or []),
+                            org=self._org(org_id))
+
+    def delete_artifact(self, name: str, *, org_id: str | None = None) -> None:
+        """Delete a custom artifact (built-in ones cannot be deleted)."""
+        delete_artifact(self._fleet(), name, org=self._org(org_id))
+
+    def _artifacts(self, names: Sequence[str], org: str) -> list[ArtifactInfo]:
+        import difflib
+
+        wanted = [n.split("/", 1)[0] if n.count("/") == 1 else n for n in names]
+        rows = records(_checked(self._fleet(), ARTIFACT_VQL, {"Names": list(wanted)}, org,
+                                "reading artifact definitions").frame)
+        by_name = {r.get("name"): ArtifactInfo.from_row(r) for r in rows}
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            known = [i.name for i in (ArtifactInfo.from_row(r) for r in records(
+                self.execute(ARTIFACTS_VQL, org_id=org).frame))]
+            close = difflib.get_close_matches(missing[0], known, n=5, cutoff=0.5)
+            raise UnknownArtifactError(
+                f"no artifact called {missing[0]!r} on the server"
+                + (f"; did you mean {', '.join(close)}?" if close else ""),
+                suggestions=close, hint="list them with conn.artifacts(search=...)")
+        return [by_name[n] for n in wanted]
