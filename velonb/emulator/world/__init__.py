@@ -18,12 +18,13 @@ import functools
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from velonb.emulator.world import flows as F
 from velonb.emulator.world import hunts as H
 from velonb.emulator.world.events import EventBus, Scheduler
+from velonb.emulator.world.hunt_mechanics import HuntMechanics, hunt_account
 from velonb.emulator.world.model import (
     ROOT_ORG,
     ROOT_ORG_NAME,
@@ -57,7 +58,7 @@ def _id(prefix: str, rng: random.Random, when: float | None = None) -> str:
     return prefix + base64.b32hexencode(raw).decode("ascii")[:13]
 
 
-class World:
+class World(HuntMechanics):
     """The simulated fleet and server state (see module docstring)."""
 
     def __init__(self, seed: int = 7, *, now: dt.datetime | None = None,
@@ -323,7 +324,7 @@ class World:
                 client.in_flight_flows.pop(flow.session_id, None)
             hunt = self._hunts.get(flow.org_id, {}).get(flow.hunt_id)
             if hunt is not None:
-                _hunt_account(hunt, flow)
+                hunt_account(hunt, flow)
         self.bus.publish(flow.org_id, "System.Flow.Completion", flow.completion_event(),
                          client_id=flow.client_id)
         flow.done.set()
@@ -443,112 +444,6 @@ class World:
             self._apply(flow, outputs, F.now_us())
         flow.done.set()
 
-    # -- hunts --------------------------------------------------------------------------
-    def hunts(self, org_id: str) -> list[H.Hunt]:
-        with self.lock:
-            return list(self._hunts.get(_org(org_id), {}).values())
-
-    def hunt(self, org_id: str, hunt_id: str) -> H.Hunt | None:
-        with self.lock:
-            return self._hunts.get(_org(org_id), {}).get(hunt_id)
-
-    def add_hunt(self, hunt: H.Hunt, params: dict[str, dict[str, str]]) -> None:
-        """Store a new hunt; a RUNNING one schedules its clients now."""
-        with self.lock:
-            self._hunts.setdefault(hunt.org_id, {})[hunt.hunt_id] = hunt
-            hunt.params = params
-        self.bus.publish(hunt.org_id, "System.Hunt.Creation",
-                         {"Timestamp": int(time.time()), "Hunt": hunt.message()})
-        if hunt.state == H.RUNNING:
-            self._schedule_hunt(hunt)
-
-    def start_hunt(self, org_id: str, hunt_id: str) -> bool:
-        """Start a paused or stopped hunt now (``hunt_update(start=TRUE)`` applies it after
-        ``mutation_delay``): RUNNING, a new start time, matching clients scheduled."""
-        hunt = self.hunt(org_id, hunt_id)
-        if hunt is None:
-            return False
-        with self.lock:
-            if hunt.state == H.RUNNING:
-                return True
-            hunt.state = H.RUNNING
-            hunt.start_time = F.now_us()
-        self._schedule_hunt(hunt)
-        return True
-
-    def stop_hunt(self, org_id: str, hunt_id: str) -> bool:
-        """Stop a hunt now: no client joins it any more; its running flows go on."""
-        hunt = self.hunt(org_id, hunt_id)
-        if hunt is None:
-            return False
-        with self.lock:
-            hunt.state = H.STOPPED
-        return True
-
-    def mutate_later(self, change: Callable[[], Any]) -> None:
-        """Apply a hunt mutation after ``mutation_delay`` (the hunt manager's queue)."""
-        self.scheduler.call_later(self.mutation_delay, change)
-
-    def schedule_on_client(self, hunt: H.Hunt, client_id: str) -> None:
-        """``scheduleHuntOnClient``: launch the hunt's collection on one client whatever the
-        hunt's state and condition (``hunt_add``), unless the hunt already ran there."""
-        with self.lock:
-            client = self._clients.get(hunt.org_id, {}).get(client_id)
-            if client is None or client_id in hunt.flows:
-                return
-            flow_id = H.hunt_flow_id(hunt.hunt_id)
-            hunt.record(client_id, flow_id)
-            hunt.scheduled += 1
-            client.last_hunt_timestamp = hunt.create_time
-        request = {**hunt.start_request, "client_id": client_id, "flow_id": flow_id}
-        self.launch(hunt.org_id, client_id, request, hunt.params, hunt_id=hunt.hunt_id)
-
-    def assign_flow(self, hunt: H.Hunt, client_id: str, flow_id: str) -> None:
-        """``directlyAssignFlow``: an existing flow joins the hunt's table; the hunt counts it
-        as scheduled, finished and with results at once, with its rows and bytes so far."""
-        flow = self.flow(hunt.org_id, client_id, flow_id)
-        if flow is None:
-            return
-        with self.lock:
-            hunt.record(client_id, flow_id, ran=False)
-            hunt.scheduled += 1
-            hunt.finished += 1
-            hunt.with_results += 1
-            hunt.collected_rows += sum(s.result_rows for s in flow.query_stats)
-            hunt.uploaded_bytes += sum(s.uploaded_bytes for s in flow.query_stats)
-
-    def _schedule_hunt(self, hunt: H.Hunt) -> None:
-        """Schedule every matching online client (offline ones never check in); an expired
-        hunt takes no more clients."""
-        params = hunt.params
-        if F.now_us() > hunt.expires:
-            return
-        for client in self.clients(hunt.org_id):
-            with self.lock:
-                if not client.online or client.client_id in hunt.flows \
-                        or not hunt.matches(client):
-                    continue
-                if hunt.client_limit and hunt.scheduled >= hunt.client_limit:
-                    return
-                flow_id = H.hunt_flow_id(hunt.hunt_id)
-                hunt.record(client.client_id, flow_id)
-                hunt.scheduled += 1
-                client.last_hunt_timestamp = hunt.create_time
-                delay = self.hunt_client_delay * (hunt.scheduled - 1)
-            request = {**hunt.start_request, "client_id": client.client_id,
-                       "flow_id": flow_id}
-            self.launch(hunt.org_id, client.client_id, request, params, hunt_id=hunt.hunt_id,
-                        delay=delay)
-
-    def hunt_flows(self, hunt: H.Hunt) -> Iterator[F.Flow]:
-        """The hunt's flows in scheduling order."""
-        with self.lock:
-            pairs = list(hunt.table)
-        for client_id, flow_id in pairs:
-            flow = self.flow(hunt.org_id, client_id, flow_id)
-            if flow is not None:
-                yield flow
-
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Block until no completion is pending (tests)."""
         deadline = time.monotonic() + timeout
@@ -569,17 +464,3 @@ def _in_thread(work: Callable[[], None], name: str) -> None:
 
 def _org(org_id: str) -> str:
     return ROOT_ORG if org_id in ("", ROOT_ORG) else org_id
-
-
-def _hunt_account(hunt: H.Hunt, flow: F.Flow) -> None:
-    """Update a hunt's stats for one finished flow (hunt_dispatcher's flow completion)."""
-    rows = sum(s.result_rows for s in flow.query_stats)
-    hunt.finished += 1
-    if flow.state == F.ERROR:
-        hunt.with_errors += 1
-    elif rows:
-        hunt.with_results += 1
-    else:
-        hunt.without_results += 1
-    hunt.collected_rows += rows
-    hunt.uploaded_bytes += sum(s.uploaded_bytes for s in flow.query_stats)
