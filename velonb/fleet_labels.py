@@ -68,7 +68,8 @@ def _label_names(labels: str | Iterable[str]) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
-def _current(conn: FleetMixin, ids: list[str], org: str) -> dict[str, Client]:
+def clients_by_id(conn: FleetMixin, ids: list[str], org: str) -> dict[str, Client]:
+    """The clients with these ids (one query), by id; unknown ids are left out."""
     rows = records(_checked(conn, CLIENTS_BY_ID_VQL, {"ClientIds": ids}, org,
                             "reading clients").frame)
     return {str(r.get("client_id")): Client.from_row(r, org) for r in rows}
@@ -88,7 +89,7 @@ def apply_labels(conn: FleetMixin, clients: Any, labels: str | Iterable[str], *,
     plan = DryRun(vql=LABEL_VQL, env=env, org_id=org, description=what)
     if dry_run:
         return plan
-    missing = [i for i in ids if i not in _current(conn, ids, org)]
+    missing = [i for i in ids if i not in clients_by_id(conn, ids, org)]
     if missing:
         raise UnknownClientError(f"no client {', '.join(missing)} in org {org or 'root'}",
                                  hint="nothing was labelled; list clients with conn.clients()")
@@ -101,7 +102,7 @@ def apply_labels(conn: FleetMixin, clients: Any, labels: str | Iterable[str], *,
 
     deadline = time.monotonic() + SHOW_TIMEOUT_S
     while True:
-        now = _current(conn, ids, org)
+        now = clients_by_id(conn, ids, org)
         pending = [i for i in ids if i in now and not shown(now[i])]
         if not pending:
             break

@@ -1,5 +1,6 @@
 """In JupyterLab, in Chromium: search a client, select it, pick an artifact, change a
-parameter, click Collect and see the result table (screenshots at every step)."""
+parameter, click Collect and see the result table; then start a hunt from its panel, watch the
+clients answer and stop it (screenshots at every step)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ pytestmark = pytest.mark.browser
 NOTEBOOK = "03-collect-with-widgets.ipynb"
 HOST = INCIDENT.patient_zero  # WKS-FIN-0042
 ARTIFACT = "Windows.System.Pslist"
+ANSWERING = ("WKS-FIN-0042", "WKS-FIN-0057")  # the online finance hosts (WKS-FIN-0061 is not)
 STEP_MS = 30_000  # one UI step (kernel start, a query, a collection): bounded, generous
 
 
@@ -148,6 +150,25 @@ def _drive(page: Any, lab: Any, steps: Steps) -> None:
     expect(again.locator(".velonb-result-table table")).to_contain_text("powershell.exe",
                                                                         timeout=STEP_MS)
     steps.shot("rerun-keeps-state", again.locator(".velonb-client-picker"))
+
+    # 6. The hunt panel: start the paused hunt, watch the finance hosts answer, stop it.
+    hunt = page.locator(".velonb-hunt-panel")
+    expect(hunt).to_be_visible(timeout=STEP_MS)
+    status = hunt.locator(".velonb-hunt-status")
+    expect(status).to_contain_text("PAUSED", timeout=STEP_MS)
+    steps.shot("hunt-paused", hunt)
+    hunt.locator(".velonb-hunt-start button, button.velonb-hunt-start").first.click()
+    expect(status).to_contain_text("RUNNING", timeout=STEP_MS)
+    answered = f"{len(ANSWERING)} of {len(ANSWERING)} scheduled clients answered"
+    expect(hunt.locator(".velonb-hunt-counts")).to_contain_text(answered, timeout=STEP_MS)
+    flows = hunt.locator(".velonb-hunt-flows")
+    expect(flows).to_contain_text("FINISHED", timeout=STEP_MS)
+    for host in ANSWERING:
+        expect(flows).to_contain_text(host)
+    steps.shot("hunt-answered", hunt)
+    hunt.locator(".velonb-hunt-stop button, button.velonb-hunt-stop").first.click()
+    expect(status).to_contain_text("STOPPED", timeout=STEP_MS)
+    steps.shot("hunt-stopped", hunt)
 
 
 def _run_cell(page: Any, text: str) -> None:
