@@ -32,6 +32,7 @@ from velonb.emulator.world.model import (
     Client,
     CollectionOutput,
     Source,
+    org_key,
 )
 
 if TYPE_CHECKING:
@@ -175,14 +176,14 @@ class World(HuntMechanics):
     # -- clients ------------------------------------------------------------------------
     def clients(self, org_id: str) -> list[Client]:
         with self.lock:
-            found = list(self._clients.get(_org(org_id), {}).values())
+            found = list(self._clients.get(org_key(org_id), {}).values())
             for client in found:
                 self._poll(client)
             return found
 
     def client(self, org_id: str, client_id: str) -> Client | None:
         with self.lock:
-            client = self._clients.get(_org(org_id), {}).get(client_id)
+            client = self._clients.get(org_key(org_id), {}).get(client_id)
             if client is not None:
                 self._poll(client)
             return client
@@ -200,14 +201,14 @@ class World(HuntMechanics):
     # -- flows --------------------------------------------------------------------------
     def flows(self, org_id: str, client_id: str) -> list[F.Flow]:
         """The client's flows, oldest first."""
-        self._ensure_history(_org(org_id), client_id)
+        self._ensure_history(org_key(org_id), client_id)
         with self.lock:
-            return list(self._flows.get((_org(org_id), client_id), {}).values())
+            return list(self._flows.get((org_key(org_id), client_id), {}).values())
 
     def flow(self, org_id: str, client_id: str, flow_id: str) -> F.Flow | None:
-        self._ensure_history(_org(org_id), client_id)
+        self._ensure_history(org_key(org_id), client_id)
         with self.lock:
-            return self._flows.get((_org(org_id), client_id), {}).get(flow_id)
+            return self._flows.get((org_key(org_id), client_id), {}).get(flow_id)
 
     def launch(self, org_id: str, client_id: str, request: dict[str, Any],
                params: dict[str, dict[str, str]], *, hunt_id: str = "",
@@ -215,7 +216,7 @@ class World(HuntMechanics):
         """Record a new collection (``request`` from ``flows.request_dict``) and set it going:
         an online client picks it up after ``pickup_delay`` and finishes ``flow_delay`` later;
         an offline one never does."""
-        org_id = _org(org_id)
+        org_id = org_key(org_id)
         flow = F.Flow(org_id, client_id, request["flow_id"], request, F.now_us(),
                       hunt_id=hunt_id)
         with self.lock:
@@ -281,7 +282,7 @@ class World(HuntMechanics):
         A collection whose client drops before finishing stays IN_PROGRESS, as on a real server
         (the client has not reported back); it completes once the client is online again.
         """
-        org = _org(org_id)
+        org = org_key(org_id)
         with self.lock:
             client = self._clients.get(org, {}).get(client_id)
             if client is None:
@@ -374,7 +375,7 @@ class World(HuntMechanics):
         return record
 
     def _org_path(self, org_id: str, components: list[str]) -> list[str]:
-        org_id = _org(org_id)
+        org_id = org_key(org_id)
         return list(components) if org_id == ROOT_ORG else ["orgs", org_id, *components]
 
     def store_file(self, org_id: str, components: list[str], data: bytes) -> None:
@@ -460,7 +461,3 @@ class World(HuntMechanics):
 
 def _in_thread(work: Callable[[], None], name: str) -> None:
     threading.Thread(target=work, name=name, daemon=True).start()
-
-
-def _org(org_id: str) -> str:
-    return ROOT_ORG if org_id in ("", ROOT_ORG) else org_id

@@ -12,18 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 from velonb.emulator.world import flows as F
 from velonb.emulator.world import hunts as H
+from velonb.emulator.world.model import org_key
 
 if TYPE_CHECKING:
     from velonb.emulator.world.events import EventBus, Scheduler
     from velonb.emulator.world.model import Client
 
 __all__ = ["HuntMechanics", "hunt_account"]
-
-
-def _org(org_id: str) -> str:
-    from velonb.emulator.world.model import ROOT_ORG
-
-    return ROOT_ORG if org_id in ("", ROOT_ORG) else org_id
 
 
 class HuntMechanics:
@@ -48,11 +43,11 @@ class HuntMechanics:
 
     def hunts(self, org_id: str) -> list[H.Hunt]:
         with self.lock:
-            return list(self._hunts.get(_org(org_id), {}).values())
+            return list(self._hunts.get(org_key(org_id), {}).values())
 
     def hunt(self, org_id: str, hunt_id: str) -> H.Hunt | None:
         with self.lock:
-            return self._hunts.get(_org(org_id), {}).get(hunt_id)
+            return self._hunts.get(org_key(org_id), {}).get(hunt_id)
 
     def add_hunt(self, hunt: H.Hunt, params: dict[str, dict[str, str]]) -> None:
         """Store a new hunt; a RUNNING one schedules its clients now."""

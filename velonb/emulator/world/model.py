@@ -136,3 +136,8 @@ class CollectionOutput:
     logs: list[str] = field(default_factory=list)  # "LEVEL:message", the first source's query
     source_logs: dict[str, list[str]] = field(default_factory=dict)  # result name -> lines
     error: str | None = None  # set: the flow ends in ERROR with this status
+
+
+def org_key(org_id: str) -> str:
+    """The key the world stores an org under: "" and "root" are both the root org."""
+    return ROOT_ORG if org_id in ("", ROOT_ORG) else org_id
